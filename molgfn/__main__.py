@@ -1,0 +1,3 @@
+from molgfn.cli import main
+
+raise SystemExit(main())
