@@ -18,6 +18,7 @@ from molgfn.errors import MolgfnError
 COMMAND_MODULES = [
     "molgfn.chem.cli",
     "molgfn.proxy.cli",
+    "molgfn.reward.cli",
 ]
 
 
