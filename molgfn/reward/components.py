@@ -25,7 +25,11 @@ from molgfn.reward._config import Table
 
 @dataclass(frozen=True)
 class MolBatch:
-    """A batch of SMILES parsed once: ``mols[i]`` is None where ``smiles[i]`` is not a valid molecule."""
+    """A batch of SMILES parsed once: ``mols[i]`` is None where ``smiles[i]`` is not a valid molecule.
+
+    ``smiles[i]`` is the input's first whitespace-separated token (RDKit reads any text after
+    whitespace as a name), which is what models and plugins receive: one SMILES, no spaces or newlines.
+    """
 
     smiles: list[str]
     mols: list[Chem.Mol | None]
@@ -33,13 +37,14 @@ class MolBatch:
     @classmethod
     def parse(cls, smiles: Sequence[str]) -> MolBatch:
         """Parse with RDKit (sanitised); unparsable, empty or non-string entries become None, silently."""
+        tokens = [s.split()[0] if isinstance(s, str) and s.split() else "" for s in smiles]
         mols: list[Chem.Mol | None] = []
         block = rdBase.BlockLogs()  # a bad SMILES is an expected outcome here, not log noise
-        for smi in smiles:
-            mol = Chem.MolFromSmiles(smi) if isinstance(smi, str) and smi.strip() else None
+        for token in tokens:
+            mol = Chem.MolFromSmiles(token) if token else None
             mols.append(mol if mol is not None and mol.GetNumAtoms() > 0 else None)
         del block
-        return cls([s if isinstance(s, str) else "" for s in smiles], mols)
+        return cls(tokens, mols)
 
     @property
     def valid(self) -> np.ndarray:

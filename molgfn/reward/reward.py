@@ -157,7 +157,9 @@ class Reward:
                 [transformed[t.name] for t in self.terms], [t.weight for t in self.terms], self.aggregation
             )
         total = np.where(valid, np.clip(total, 0.0, 1.0), 0.0)
-        return RewardResult(list(batch.smiles), total, raw, transformed, valid)
+        return RewardResult(
+            [s if isinstance(s, str) else str(s) for s in smiles], total, raw, transformed, valid
+        )
 
     def log_reward(self, score: np.ndarray | float, beta: np.ndarray | float) -> np.ndarray:
         """``beta * log(max(score, min_score))`` with this reward's ``min_score``; see :func:`log_reward`."""
