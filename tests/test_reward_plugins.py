@@ -198,3 +198,33 @@ def test_plugins_are_not_called_when_no_molecule_is_valid(plugin_module) -> None
     result = python_reward(plugin_module, "length").score(["bad(", ""])
     np.testing.assert_array_equal(result.score, [0.0, 0.0])
     assert sys.modules[plugin_module].CALLS == []
+
+
+def _alive(pid: int) -> bool:
+    """True if the process exists and is not a zombie (an unreaped zombie has already stopped)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_command_plugin_timeout_also_kills_its_children(tmp_path) -> None:
+    script = (
+        "import subprocess, sys\n"
+        "sys.stdin.read()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        "open('child.pid', 'w').write(str(child.pid))\n"
+        "child.wait()\n"
+    )
+    (tmp_path / "spawner.py").write_text(script)
+    component = {"name": "ext", "kind": "command", "command": [sys.executable, "spawner.py"], "timeout": 1.5}
+    reward = Reward.from_config({"components": [component]}, base_dir=tmp_path)
+    with pytest.raises(MolgfnError, match="timed out"):
+        reward.score(["CCO"])
+    child = int((tmp_path / "child.pid").read_text())
+    deadline = time.monotonic() + 2.0
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
