@@ -116,6 +116,8 @@ def test_duplicate_names_rejected() -> None:
 
 def test_bad_name_rejected() -> None:
     expect_error("reward.components[0].name: must start with a letter", {"kind": "qed", "name": "my score"})
+    expect_error("reward.components[0].name: 'score' is reserved", {"kind": "qed", "name": "score"})
+    expect_error("reward.components[0].name: 'qed_raw' is reserved", {"kind": "qed", "name": "qed_raw"})
 
 
 def test_missing_proxy_file_is_named(tmp_path) -> None:

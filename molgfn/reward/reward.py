@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,10 +29,15 @@ from molgfn.reward._config import Table
 from molgfn.reward.components import Component, MolBatch, component_from_config
 from molgfn.reward.transforms import Identity, OutOfRangeError, Transform, transform_from_config
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 COMPONENT_KINDS = ("proxy", "qed", "sa", "mw", "logp", "tpsa", "pains", "similarity", "python", "command")
 # kinds whose raw values are already in [0, 1]: their transform defaults to identity
 _UNIT_INTERVAL_KINDS = ("qed", "pains", "similarity", "python", "command")
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+# output column names (RewardResult.to_frame, the CLI) that a component name must not take
+_RESERVED_NAMES = ("smiles", "name", "valid", "score", "log_reward")
 
 
 @dataclass
@@ -61,9 +66,9 @@ class RewardResult:
     transformed: dict[str, np.ndarray]
     valid: np.ndarray
 
-    def to_frame(self):  # -> pandas.DataFrame; pandas imported lazily
+    def to_frame(self) -> pd.DataFrame:
         """One row per SMILES: smiles, valid, score, then ``<name>_raw`` and ``<name>`` per component."""
-        import pandas as pd
+        import pandas as pd  # lazily: the sampler's hot path does not need it
 
         columns: dict[str, Any] = {"smiles": self.smiles, "valid": self.valid, "score": self.score}
         for name in self.raw:
@@ -172,6 +177,11 @@ def _term_from_config(table: Table, base_dir: Path | None) -> RewardTerm:
     if not _NAME_PATTERN.match(name):
         raise table.error(
             "name", f"must start with a letter and use only letters, digits, '_' or '-' (got {name!r})"
+        )
+    if name in _RESERVED_NAMES or name.endswith("_raw"):
+        raise table.error(
+            "name",
+            f"{name!r} is reserved for an output column (reserved: {', '.join(_RESERVED_NAMES)}, *_raw)",
         )
     weight = table.number("weight", 1.0, ge=0.0)
     transform_table = table.table("transform", None)
