@@ -149,3 +149,33 @@ def test_to_frame_has_raw_and_transformed_columns(fake_proxy) -> None:
         "smiles", "valid", "score", "activity_raw", "activity", "qed_raw", "qed", "sa_raw", "sa", "mw_raw", "mw",
     ]  # fmt: skip
     assert frame["valid"].tolist() == [True, False]
+
+
+def test_value_cache_memoises_per_smiles_and_stays_bounded() -> None:
+    from molgfn.reward.components import ValueCache, _per_molecule
+
+    calls: list[int] = []
+
+    def heavy_atoms(mol) -> float:
+        calls.append(1)
+        return float(mol.GetNumHeavyAtoms())
+
+    cache = ValueCache(max_size=3)
+    batch = MolBatch.parse(["CCO", "CCO", "c1ccccc1", "bad("])
+    first = _per_molecule(batch, heavy_atoms, cache)
+    again = _per_molecule(batch, heavy_atoms, cache)
+    np.testing.assert_array_equal(first[:3], [3.0, 3.0, 6.0])
+    np.testing.assert_array_equal(again[:3], first[:3])
+    assert np.isnan(first[3]) and np.isnan(again[3])
+    assert len(calls) == 2  # CCO and benzene, once each
+    _per_molecule(MolBatch.parse(["C", "CC", "CCC"]), heavy_atoms, cache)
+    assert len(cache) <= 3
+
+
+def test_cached_descriptor_values_equal_uncached() -> None:
+    smiles = [ASPIRIN, PENICILLIN_G, ASPIRIN, "CO"]
+    component = Descriptor("qed")
+    cold = component.compute(MolBatch.parse(smiles))
+    warm = component.compute(MolBatch.parse(smiles))
+    np.testing.assert_array_equal(cold, warm)
+    assert len(component.cache) == 3

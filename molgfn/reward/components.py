@@ -62,27 +62,60 @@ class Component(Protocol):
     def compute(self, batch: MolBatch) -> np.ndarray: ...
 
 
-def _per_molecule(batch: MolBatch, fn: Callable[[Chem.Mol], float]) -> np.ndarray:
-    """Apply an RDKit descriptor to each valid molecule; NaN for invalid ones or where RDKit raises."""
+class ValueCache:
+    """A bounded SMILES -> value memo for deterministic RDKit components.
+
+    The sampler scores the same small partial molecules over and over, and QED or the PAINS catalogue
+    cost milliseconds per drug-sized molecule. Keys are the SMILES as given (not canonicalised), and
+    the whole memo is dropped when it reaches ``max_size`` entries (simple, and bounded).
+    """
+
+    def __init__(self, max_size: int = 200_000) -> None:
+        self.max_size = max_size
+        self._values: dict[str, float] = {}
+
+    def get(self, smiles: str) -> float | None:
+        return self._values.get(smiles)
+
+    def put(self, smiles: str, value: float) -> None:
+        if len(self._values) >= self.max_size:
+            self._values.clear()
+        self._values[smiles] = value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+def _per_molecule(
+    batch: MolBatch, fn: Callable[[Chem.Mol], float], cache: ValueCache | None = None
+) -> np.ndarray:
+    """Apply an RDKit function to each valid molecule; NaN for invalid ones or where RDKit raises."""
     out = np.full(len(batch), np.nan)
     for i, mol in enumerate(batch.mols):
         if mol is None:
+            continue
+        cached = cache.get(batch.smiles[i]) if cache is not None else None
+        if cached is not None:
+            out[i] = cached
             continue
         try:
             out[i] = float(fn(mol))
         except Exception:  # noqa: BLE001 - a descriptor failing on one odd molecule must not stop the batch
             out[i] = np.nan
+        if cache is not None:
+            cache.put(batch.smiles[i], out[i])
     return out
 
 
-@dataclass(frozen=True)
 class Descriptor:
     """An RDKit descriptor: qed, sa, mw, logp, tpsa (see ``DESCRIPTORS`` for the exact functions)."""
 
-    kind: str
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.cache = ValueCache()
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, DESCRIPTORS[self.kind])
+        return _per_molecule(batch, DESCRIPTORS[self.kind], self.cache)
 
 
 # kind -> the RDKit function computing its raw value
@@ -110,9 +143,10 @@ class Pains:
         params = FilterCatalog.FilterCatalogParams()
         params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
         self._catalog = FilterCatalog.FilterCatalog(params)
+        self.cache = ValueCache()
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0)
+        return _per_molecule(batch, lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0, self.cache)
 
 
 class Similarity:
@@ -130,13 +164,14 @@ class Similarity:
         if not refs.mols:
             raise ValueError("no reference SMILES")
         self._reference_fps = [self._generator.GetFingerprint(m) for m in refs.mols]
+        self.cache = ValueCache()
 
     def _max_similarity(self, mol: Chem.Mol) -> float:
         fp = self._generator.GetFingerprint(mol)
         return max(DataStructs.BulkTanimotoSimilarity(fp, self._reference_fps))
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, self._max_similarity)
+        return _per_molecule(batch, self._max_similarity, self.cache)
 
 
 class Predictor(Protocol):
