@@ -26,7 +26,11 @@ OUT = Path(__file__).resolve().parent / "targets"
 def main(wheel: str) -> None:
     OUT.mkdir(exist_ok=True)
     with zipfile.ZipFile(wheel) as zf:
-        names = sorted(n for n in zf.namelist() if n.startswith("MoleculeACE/Data/benchmark_data/") and n.endswith(".csv"))
+        names = sorted(
+            n
+            for n in zf.namelist()
+            if n.startswith("MoleculeACE/Data/benchmark_data/") and n.endswith(".csv")
+        )
         for name in names:
             rows = list(csv.DictReader(io.TextIOWrapper(zf.open(name), encoding="utf-8")))
             target = Path(name).stem
@@ -35,7 +39,15 @@ def main(wheel: str) -> None:
                 w.writerow(["smiles", "pK", "value_nM", "split", "cliff_mol"])
                 for r in rows:
                     nm = float(r["exp_mean [nM]"])
-                    w.writerow([r["smiles"], f"{9.0 - math.log10(nm):.4f}", r["exp_mean [nM]"], r["split"], r["cliff_mol"]])
+                    w.writerow(
+                        [
+                            r["smiles"],
+                            f"{9.0 - math.log10(nm):.4f}",
+                            r["exp_mean [nM]"],
+                            r["split"],
+                            r["cliff_mol"],
+                        ]
+                    )
             print(f"{target}: {len(rows)} molecules")
 
 

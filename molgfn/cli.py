@@ -23,7 +23,9 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="molgfn", description="Fragment-based GFlowNets for molecular design.")
+    parser = argparse.ArgumentParser(
+        prog="molgfn", description="Fragment-based GFlowNets for molecular design."
+    )
     parser.add_argument("--version", action="version", version=f"molgfn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:

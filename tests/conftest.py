@@ -1,0 +1,23 @@
+"""Shared fixtures for the reward tests: a fake proxy with the molgfn.proxy.Proxy.predict signature."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+
+class FakeProxy:
+    """Duck-typed stand-in for ``molgfn.proxy.Proxy``: mean pK = 4 + heavy-atom-ish length / 4, std 0.5."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[str]] = []
+
+    def predict(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        self.calls.append(list(smiles))
+        mean = np.array([4.0 + len(s) / 4.0 for s in smiles])
+        return mean, np.full(len(smiles), 0.5)
+
+
+@pytest.fixture
+def fake_proxy() -> FakeProxy:
+    return FakeProxy()

@@ -1,0 +1,181 @@
+"""RDKit components (QED, SA, PAINS, similarity, descriptors), the proxy component and whole-reward scoring."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from molgfn.errors import MolgfnError
+from molgfn.reward import DEFAULT_PROXY_PATH, DEFAULT_REWARD_CONFIG, REPO_ROOT, Reward
+from molgfn.reward.components import Descriptor, MolBatch, Pains, ProxyActivity, Similarity
+
+ASPIRIN = "CC(=O)Oc1ccccc1C(=O)O"
+PENICILLIN_G = "CC1(C)SC2C(NC(=O)Cc3ccccc3)C(=O)N2C1C(=O)O"
+RHODANINE_ENE = "O=C1NC(=S)SC1=Cc1ccccc1"  # 5-benzylidene rhodanine: PAINS ene_rhod_A
+CATECHOL_AZO = "Oc1ccc(N=Nc2ccccc2)cc1O"  # PAINS azo_A and catechol_A
+PARTIAL = ["C", "CO", "c1ccccc1", "*c1ccccc1", "[*:1]CC", "O"]
+
+
+def test_parse_marks_invalid_and_empty_smiles() -> None:
+    batch = MolBatch.parse(["CCO", "not a smiles", "", "C1CC", "c1ccccc1 benzene"])
+    np.testing.assert_array_equal(batch.valid, [True, False, False, False, True])
+    assert batch.smiles[4] == "c1ccccc1"  # the name after whitespace is not part of the SMILES
+
+
+def test_qed_known_values() -> None:
+    qed = Descriptor("qed").compute(MolBatch.parse([ASPIRIN, "c1ccccc1", "xx"]))
+    assert qed[0] == pytest.approx(0.550, abs=0.005)  # Bickerton et al. report 0.55 for aspirin
+    assert qed[1] == pytest.approx(0.443, abs=0.005)
+    assert np.isnan(qed[2])
+
+
+def test_sa_score_is_easy_for_aspirin_harder_for_penicillin() -> None:
+    sa = Descriptor("sa").compute(MolBatch.parse([ASPIRIN, PENICILLIN_G, "c1ccccc1"]))
+    assert sa[0] == pytest.approx(1.58, abs=0.02)
+    assert sa[1] > sa[0] + 1.0
+    assert sa[2] == pytest.approx(1.0, abs=0.01)
+    assert np.all((sa >= 1.0) & (sa <= 10.0))
+
+
+def test_molecular_weight_logp_tpsa() -> None:
+    batch = MolBatch.parse(["CCO"])
+    assert Descriptor("mw").compute(batch)[0] == pytest.approx(46.069, abs=1e-3)
+    assert Descriptor("logp").compute(batch)[0] == pytest.approx(-0.0014, abs=1e-3)
+    assert Descriptor("tpsa").compute(batch)[0] == pytest.approx(20.23, abs=1e-2)
+
+
+def test_pains_flags_known_alerts_and_passes_clean_molecules() -> None:
+    flags = Pains().compute(MolBatch.parse([RHODANINE_ENE, CATECHOL_AZO, ASPIRIN, "c1ccccc1", "bad("]))
+    np.testing.assert_array_equal(flags[:4], [0.0, 0.0, 1.0, 1.0])
+    assert np.isnan(flags[4])
+
+
+def test_similarity_is_one_for_identical_reference_and_lower_otherwise() -> None:
+    sim = Similarity(["c1ccccc1O", ASPIRIN]).compute(MolBatch.parse([ASPIRIN, "Oc1ccccc1", "CCCCCCCC"]))
+    assert sim[0] == pytest.approx(1.0)
+    assert sim[1] == pytest.approx(1.0)  # same molecule written differently
+    assert 0.0 <= sim[2] < 0.2
+
+
+def test_similarity_rejects_invalid_reference() -> None:
+    with pytest.raises(ValueError, match="invalid reference"):
+        Similarity(["CCO", "c1cc"])
+
+
+def test_proxy_component_mean_minus_kappa_std_and_only_valid_molecules_sent(fake_proxy) -> None:
+    values = ProxyActivity(fake_proxy, kappa=2.0).compute(MolBatch.parse(["CCCC", "bad(", "CO"]))
+    np.testing.assert_allclose(values[[0, 2]], [4.0 + 1.0 - 1.0, 4.0 + 0.5 - 1.0])
+    assert np.isnan(values[1])
+    assert fake_proxy.calls == [["CCCC", "CO"]]
+
+
+def test_proxy_returning_wrong_length_raises_naming_component() -> None:
+    class Broken:
+        def predict(self, smiles):
+            return np.zeros(1), np.zeros(1)
+
+    with pytest.raises(MolgfnError, match="'activity'.*1 means.*2 molecules"):
+        ProxyActivity(Broken(), name="activity").compute(MolBatch.parse(["C", "CC"]))
+
+
+def _default_with(fake_proxy) -> dict:
+    cfg = copy.deepcopy(DEFAULT_REWARD_CONFIG)
+    activity = cfg["components"][0]
+    del activity["path"]
+    activity["model"] = fake_proxy
+    return cfg
+
+
+def test_default_config_points_at_repo_models_and_builds_with_a_model(fake_proxy) -> None:
+    assert DEFAULT_PROXY_PATH == REPO_ROOT / "models" / "proxy_default.pt"
+    assert (REPO_ROOT / "molgfn" / "reward" / "__init__.py").is_file()
+    reward = Reward.from_config(_default_with(fake_proxy))
+    assert reward.names == ["activity", "qed", "sa", "mw"]
+    assert reward.aggregation == "geometric"
+
+
+def test_reward_scores_partial_and_invalid_molecules_without_raising(fake_proxy) -> None:
+    reward = Reward.from_config(_default_with(fake_proxy))
+    smiles = [*PARTIAL, ASPIRIN, "not-a-smiles", ""]
+    result = reward.score(smiles)
+    n = len(smiles)
+    assert result.score.shape == (n,)
+    assert result.valid.tolist() == [True] * (n - 2) + [False, False]
+    assert np.all(np.isfinite(result.score))
+    assert np.all((result.score >= 0.0) & (result.score <= 1.0))
+    assert np.all(result.score[: n - 2] > 0.0)
+    np.testing.assert_array_equal(result.score[-2:], [0.0, 0.0])
+    for name in reward.names:
+        assert result.raw[name].shape == (n,) and result.transformed[name].shape == (n,)
+        assert np.all(np.isnan(result.raw[name][-2:]))
+        np.testing.assert_array_equal(result.transformed[name][-2:], [0.0, 0.0])
+    assert np.all(np.isfinite(reward.log_reward(result.score, 8.0)))
+
+
+def test_reward_score_matches_hand_aggregation(fake_proxy) -> None:
+    reward = Reward.from_config(_default_with(fake_proxy))
+    result = reward.score([ASPIRIN, PENICILLIN_G])
+    d = result.transformed
+    expected = (d["activity"] ** 1.0 * d["qed"] ** 0.5 * d["sa"] ** 0.5 * d["mw"] ** 0.5) ** (1 / 2.5)
+    np.testing.assert_allclose(result.score, expected, rtol=1e-12)
+    assert result.raw["activity"][0] == pytest.approx(4.0 + len(ASPIRIN) / 4.0)
+
+
+def test_arithmetic_reward_with_a_zero_component() -> None:
+    cfg = {
+        "aggregation": "arithmetic",
+        "components": [
+            {"kind": "qed", "weight": 1.0},
+            {"kind": "pains", "weight": 3.0},
+        ],
+    }
+    result = Reward.from_config(cfg).score([RHODANINE_ENE, ASPIRIN])
+    qed = result.raw["qed"]
+    np.testing.assert_allclose(result.score, [qed[0] / 4.0, (qed[1] + 3.0) / 4.0], rtol=1e-12)
+    geometric = Reward.from_config({**cfg, "aggregation": "geometric"}).score([RHODANINE_ENE])
+    assert geometric.score[0] == 0.0  # a PAINS hit zeroes the geometric mean
+
+
+def test_empty_batch_scores_to_empty_arrays() -> None:
+    result = Reward.from_config({"components": [{"kind": "qed"}]}).score([])
+    assert result.score.shape == (0,) and result.valid.shape == (0,)
+
+
+def test_to_frame_has_raw_and_transformed_columns(fake_proxy) -> None:
+    frame = Reward.from_config(_default_with(fake_proxy)).score(["CCO", "bad("]).to_frame()
+    assert list(frame.columns) == [
+        "smiles", "valid", "score", "activity_raw", "activity", "qed_raw", "qed", "sa_raw", "sa", "mw_raw", "mw",
+    ]  # fmt: skip
+    assert frame["valid"].tolist() == [True, False]
+
+
+def test_value_cache_memoises_per_smiles_and_stays_bounded() -> None:
+    from molgfn.reward.components import ValueCache, _per_molecule
+
+    calls: list[int] = []
+
+    def heavy_atoms(mol) -> float:
+        calls.append(1)
+        return float(mol.GetNumHeavyAtoms())
+
+    cache = ValueCache(max_size=3)
+    batch = MolBatch.parse(["CCO", "CCO", "c1ccccc1", "bad("])
+    first = _per_molecule(batch, heavy_atoms, cache)
+    again = _per_molecule(batch, heavy_atoms, cache)
+    np.testing.assert_array_equal(first[:3], [3.0, 3.0, 6.0])
+    np.testing.assert_array_equal(again[:3], first[:3])
+    assert np.isnan(first[3]) and np.isnan(again[3])
+    assert len(calls) == 2  # CCO and benzene, once each
+    _per_molecule(MolBatch.parse(["C", "CC", "CCC"]), heavy_atoms, cache)
+    assert len(cache) <= 3
+
+
+def test_cached_descriptor_values_equal_uncached() -> None:
+    smiles = [ASPIRIN, PENICILLIN_G, ASPIRIN, "CO"]
+    component = Descriptor("qed")
+    cold = component.compute(MolBatch.parse(smiles))
+    warm = component.compute(MolBatch.parse(smiles))
+    np.testing.assert_array_equal(cold, warm)
+    assert len(component.cache) == 3
