@@ -66,6 +66,10 @@ def _stem_group(mol: Chem.Mol, dummies: list[int]) -> tuple[tuple[int, ...], ...
     probe = probe.GetMol()
     probe.UpdatePropertyCache(strict=False)
     matches = probe.GetSubstructMatches(probe, uniquify=False, useChirality=False, maxMatches=1_000_000)
+    # Substructure matching compares elements and bonds but not hydrogen counts, so it would map the [nH]
+    # of an imidazole onto its other n; keep only matches that preserve each atom's hydrogens and charge.
+    invariant = [(a.GetTotalNumHs(), a.GetFormalCharge()) for a in mol.GetAtoms()]
+    matches = [m for m in matches if all(invariant[j] == invariant[i] for i, j in enumerate(m))]
     position = {atom: i for i, atom in enumerate(dummies)}
     perms = {tuple(position[match[d]] for d in dummies) for match in matches}
     return tuple(sorted(perms))
