@@ -162,6 +162,11 @@ def mine_vocabulary(
             candidates.append((-n, smi))
     candidates.sort()
     kept = candidates[:top]
+    if not kept:
+        raise MolgfnError(
+            f"{', '.join(str(p) for p in files)}: no fragment with 1..{max_stems} stems and {min_atoms}..{max_atoms} "
+            f"heavy atoms in {len(unique)} unique molecules ({invalid} unparsable)"
+        )
     fragments = [make_fragment(smi, name=f"count={-n}") for n, smi in kept]
     header = [
         HEADER,
