@@ -97,7 +97,7 @@ def read_smiles(path: Path) -> list[tuple[int, str]]:
 def brics_fragments(smiles: str) -> set[str] | None:
     """Canonical SMILES (plain ``*`` stems, no stereo) of the BRICS leaf fragments; None if unparsable."""
     mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
+    if mol is None or mol.GetNumAtoms() == 0:  # RDKit parses '' (an empty CSV cell) as an empty molecule
         return None
     broken = BRICS.BreakBRICSBonds(mol)
     out = set()
