@@ -77,7 +77,9 @@ def test_unreadable_or_empty_vocabulary_file(tmp_path, capsys, content, words):
 
 
 def test_check_summarises_a_good_file(tmp_path, capsys):
-    path = write(tmp_path / "v.txt", VOCAB_HEAD + "[*]C#N  nitrile  # comment\n[*]N([*])[*]\n[*]c1ccc([*])cc1\n")
+    path = write(
+        tmp_path / "v.txt", VOCAB_HEAD + "[*]C#N  nitrile  # comment\n[*]N([*])[*]\n[*]c1ccc([*])cc1\n"
+    )
     code, out, err = run(capsys, "fragments", "check", path)
     assert code == 0 and err == ""
     assert f"{path}: 4 fragments, 7 stems (4 up to symmetry)" in out

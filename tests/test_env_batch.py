@@ -68,7 +68,9 @@ def to_tree_action(actions: BatchActions, i: int):
     if kind == FIRST:
         return First(int(actions.frag[i]))
     if kind == ADD:
-        return Add(int(actions.node[i]), int(actions.stem[i]), int(actions.frag[i]), int(actions.frag_stem[i]))
+        return Add(
+            int(actions.node[i]), int(actions.stem[i]), int(actions.frag[i]), int(actions.frag_stem[i])
+        )
     return None
 
 

@@ -109,7 +109,9 @@ def test_mine_is_deterministic_and_independent_of_jobs_and_file_split(tmp_path, 
     # the same molecules split over a CSV and an SMI file in one directory give the same counts
     folder = tmp_path / "split"
     folder.mkdir()
-    (folder / "a.csv").write_text("id,SMILES,pK\n" + "".join(f"m{i},{line.split()[0]},5\n" for i, line in enumerate(lines[:4])))
+    (folder / "a.csv").write_text(
+        "id,SMILES,pK\n" + "".join(f"m{i},{line.split()[0]},5\n" for i, line in enumerate(lines[:4]))
+    )
     (folder / "b.smi").write_text("\n".join(lines[4:]) + "\n")
     (folder / "readme.md").write_text("ignored: not a molecule file\n")
     vocab, report = mine_vocabulary([folder])

@@ -71,7 +71,10 @@ def test_stem_group_of_known_fragments(smiles, order, classes):
 def test_atoms_differing_only_in_hydrogen_count_are_not_equivalent(smiles):
     # capping one stem or the other with Cl gives two different molecules, so the stems must differ
     frag = make_fragment(smiles)
-    caps = {Chem.CanonSmiles(frag.template.format(*("Cl" if s == i else "[H]" for s in range(2)))) for i in range(2)}
+    caps = {
+        Chem.CanonSmiles(frag.template.format(*("Cl" if s == i else "[H]" for s in range(2))))
+        for i in range(2)
+    }
     assert len(caps) == 2
     assert frag.group_order == 1
     assert frag.stem_group == true_stem_group(frag)
@@ -132,7 +135,9 @@ def test_default_vocabulary_tables():
     assert np.all(vocab.stem_table[vocab.stem_offset, 1] == 0)
     assert np.all(np.diff(vocab.stem_offset) == vocab.n_stems[:-1])
     assert (vocab.stem_class_table >= 0).sum() == len(vocab.stem_table)
-    assert set(np.unique(vocab.stem_class_table[vocab.stem_class_table >= 0])) == set(range(vocab.n_stem_classes))
+    assert set(np.unique(vocab.stem_class_table[vocab.stem_class_table >= 0])) == set(
+        range(vocab.n_stem_classes)
+    )
     assert 1 <= vocab.n_stems.min() and vocab.max_stems <= 3
 
 
