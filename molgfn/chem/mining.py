@@ -66,7 +66,7 @@ def read_smiles(path: Path) -> list[tuple[int, str]]:
             if not out:
                 raise MolgfnError(f"{path}: no readable molecule in this SDF file")
             return out
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError:
         raise MolgfnError(f"{path}: not a text molecule file (cannot decode as UTF-8)") from None
     except OSError as exc:

@@ -220,7 +220,7 @@ def load_vocabulary(path_or_name: str | Path) -> Vocabulary:
     """Load a vocabulary file, or a shipped one by name (``default``, ``tiny``)."""
     path = SHIPPED.get(str(path_or_name), Path(path_or_name))
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise MolgfnError(
             f"{path}: vocabulary file not found (shipped vocabularies: {', '.join(SHIPPED)})"
