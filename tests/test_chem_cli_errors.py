@@ -175,3 +175,15 @@ def test_mine_rejects_non_positive_bounds(tmp_path, capsys, argv):
     code, _, err = run(capsys, "fragments", "mine", mols, *argv)
     assert code == 2
     assert argv[0] in one_error_line(err)
+
+
+def test_files_saved_with_a_byte_order_mark_are_read(tmp_path, capsys):
+    # spreadsheet programs and Windows editors often write UTF-8 with a BOM
+    vocab = write(tmp_path / "v.txt", "\ufeff# molgfn-vocabulary 1\n[*]C\n[*]O[*]\n".encode())
+    code, out, err = run(capsys, "fragments", "check", vocab)
+    assert code == 0, err
+    assert "2 fragments" in out
+    mols = write(tmp_path / "m.csv", "\ufeffSMILES,pK\nCCOc1ccccc1,5\n".encode())
+    code, out, err = run(capsys, "fragments", "mine", mols)
+    assert code == 0, err
+    assert "*c1ccccc1" in out
