@@ -92,6 +92,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.max_frags < 1:
+        raise MolgfnError("--max-frags must be at least 1")
     vocab = load_vocabulary(args.vocab)
     env = FragmentEnv(vocab, max_frags=args.max_frags)
     rng = np.random.default_rng(args.seed)
