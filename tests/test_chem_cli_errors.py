@@ -187,3 +187,18 @@ def test_files_saved_with_a_byte_order_mark_are_read(tmp_path, capsys):
     code, out, err = run(capsys, "fragments", "mine", mols)
     assert code == 0, err
     assert "*c1ccccc1" in out
+
+
+def test_demo_rejects_a_size_bound_below_one(capsys):
+    code, _, err = run(capsys, "demo", "--vocab", "tiny", "--max-frags", "0")
+    assert code == 2
+    assert "--max-frags" in one_error_line(err)
+
+
+def test_demo_runs_on_the_tiny_vocabulary(capsys):
+    code, out, err = run(capsys, "demo", "--vocab", "tiny", "--max-frags", "3", "--n", "4", "--seed", "1")
+    assert code == 0 and err == ""
+    shown = [line for line in out.splitlines() if " <- " in line]
+    assert len(shown) == 4
+    for line in shown:  # each shown molecule is made of at most 3 tiny fragments
+        assert 1 <= len(line.split(" <- ")[1].split(" + ")) <= 3
