@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -159,3 +161,12 @@ def test_invalid_fragments(smiles, message):
         make_fragment(smiles, where="v.txt:7")
     with pytest.raises(MolgfnError, match=r"^v\.txt:7: "):
         make_fragment(smiles, where="v.txt:7")
+
+
+def test_the_documented_example_vocabulary_parses():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "fragments.md").read_text()
+    example = re.search(r"```text\n(.*?)```", doc, re.S).group(1)
+    vocab = parse_vocabulary(example)
+    assert [f.name for f in vocab.fragments] == ["methyl", "nitrile", "amine", "para-phenylene"]
+    assert vocab.n_stems.tolist() == [1, 1, 3, 2]
+    assert [f.group_order for f in vocab.fragments] == [1, 1, 6, 2]
