@@ -79,9 +79,9 @@ class FragmentEnv:
         self.stem_table = vocab.stem_table
         self.n_targets = len(self.stem_table)
         # initial link row of a new node of each fragment: -1 for its stems, -2 beyond
-        self._new_link = np.where(
-            np.arange(self.max_stems)[None, :] < vocab.n_stems[:, None], -1, -2
-        ).astype(np.int32)
+        self._new_link = np.where(np.arange(self.max_stems)[None, :] < vocab.n_stems[:, None], -1, -2).astype(
+            np.int32
+        )
 
     # -- states ------------------------------------------------------------------------------------------
     def empty(self, batch_size: int) -> TreeBatch:
@@ -155,7 +155,9 @@ class FragmentEnv:
             if np.any((f < 0) | (f >= self.n_frags)):
                 raise ValueError("ADD of a fragment id outside the vocabulary")
             # range checks first: negative indices would otherwise wrap around silently
-            if np.any((u < 0) | (u >= n) | (su < 0) | (su >= self.max_stems)) or np.any(batch.link[add, u, su] != -1):
+            if np.any((u < 0) | (u >= n) | (su < 0) | (su >= self.max_stems)) or np.any(
+                batch.link[add, u, su] != -1
+            ):
                 raise ValueError("ADD on a used stem or one that does not exist")
             if np.any((sf < 0) | (sf >= self.vocab.n_stems[f])):
                 raise ValueError("ADD by a stem the fragment does not have")
