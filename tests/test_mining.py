@@ -136,6 +136,7 @@ def test_empty_smiles_cells_count_as_unparsable(tmp_path):
     assert (report.molecules, report.invalid) == (2, 1)  # "" twice is one unique entry, and unparsable
 
 
+@pytest.mark.slow  # ~70 s of CPU (BRICS on 35,633 molecules), on two workers
 def test_mine_reproduces_the_shipped_default_vocabulary(tmp_path, capsys, monkeypatch):
     """The acceptance check: the command in the header, run from the repository root, rebuilds the file."""
     shipped = SHIPPED["default"]
