@@ -93,9 +93,9 @@ def make_fragment(smiles: str, name: str = "", where: str = "") -> Fragment:
     if mol is None:
         raise MolgfnError(f"{prefix}cannot parse fragment SMILES {smiles!r}")
     for atom in mol.GetAtoms():
+        atom.SetAtomMapNum(0)  # a label, not chemistry, on any atom
         if atom.GetAtomicNum() == 0:
             atom.SetIsotope(0)
-            atom.SetAtomMapNum(0)
     Chem.RemoveStereochemistry(mol)
     canonical = Chem.MolToSmiles(mol)
     mol = Chem.MolFromSmiles(canonical)
