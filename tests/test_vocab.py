@@ -11,6 +11,7 @@ import pytest
 from rdkit import Chem
 
 from molgfn.chem.vocab import load_vocabulary, make_fragment, parse_vocabulary, vocabulary_from_smiles
+from molgfn.errors import MolgfnError
 
 
 def true_stem_group(frag) -> tuple[tuple[int, ...], ...]:
@@ -155,8 +156,6 @@ def test_default_vocabulary_tables():
     ],
 )
 def test_invalid_fragments(smiles, message):
-    from molgfn.errors import MolgfnError
-
     with pytest.raises(MolgfnError, match=message):
         make_fragment(smiles, where="v.txt:7")
     with pytest.raises(MolgfnError, match=r"^v\.txt:7: "):
@@ -170,3 +169,17 @@ def test_the_documented_example_vocabulary_parses():
     assert [f.name for f in vocab.fragments] == ["methyl", "nitrile", "amine", "para-phenylene"]
     assert vocab.n_stems.tolist() == [1, 1, 3, 2]
     assert [f.group_order for f in vocab.fragments] == [1, 1, 6, 2]
+
+
+def test_atom_maps_on_real_atoms_are_dropped():
+    # a map number is a label, not chemistry: it must not make a new fragment or reach assembled molecules
+    from molgfn.chem.tree import Add, First, Tree, tree_smiles
+
+    assert make_fragment("[*]C[CH3:7]").smiles == make_fragment("[*]CC").smiles == "*CC"
+    vocab = vocabulary_from_smiles(["[*:1]C[CH3:1]", "[*]O[*]"])
+    ether = Tree().add(First(1)).add(Add(0, 0, 0, 0)).add(Add(0, 1, 0, 0))
+    assert tree_smiles(ether, vocab) == "CCOCC"
+    with pytest.raises(MolgfnError, match="duplicate"):
+        vocabulary_from_smiles(["[*]CC", "[*]C[CH3:2]"])
+    # isotopes on real atoms are chemistry and stay
+    assert make_fragment("[*]C[13CH3]").smiles == "*C[13CH3]"
