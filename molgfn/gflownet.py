@@ -181,6 +181,28 @@ class GFlowNet:
         self.rng.bit_generator.state = state["rng"]
         self.trajectories_seen = state["trajectories_seen"]
 
+    # -- model likelihood ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def log_prob_estimate(self, trees: list, beta: float, n_samples: int = 16) -> np.ndarray:
+        """Importance-sampling estimate of log P_T(x), the log-probability that the model ends at each tree.
+
+        P_T(x) = E_{τ∼P_B(·|x)}[P_F(τ)/P_B(τ|x)] with the uniform per-leaf P_B. Backward paths reach only one
+        forward action per symmetry orbit, so the average estimates P_T(x)·W(x) (see molgfn.chem.tree);
+        the symmetry weight is divided out.
+        """
+        from molgfn.chem.tree import log_symmetry_weight
+        from molgfn.objectives.base import evaluate, per_trajectory_sum
+        from molgfn.sample import backward_actions
+
+        self.policy.eval()
+        sequences = [backward_actions(t, self.rng) for t in trees for _ in range(n_samples)]
+        trajs = self.sampler.from_sequences(sequences, np.full(len(sequences), float(beta)), score=False)
+        ev = evaluate(self.policy, trajs, learned_backward=False)
+        log_ratio = per_trajectory_sum(ev.log_pf - ev.log_pb, ev.traj, trajs.n).cpu().numpy()
+        log_ratio = log_ratio.reshape(len(trees), n_samples)
+        estimate = np.logaddexp.reduce(log_ratio, axis=1) - np.log(n_samples)
+        return estimate - np.array([log_symmetry_weight(t, self.vocab) for t in trees])
+
     # -- exact check --------------------------------------------------------------------------------------
     @torch.no_grad()
     def exact_policy(self, beta: float):

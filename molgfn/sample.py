@@ -257,8 +257,9 @@ class Sampler:
         self.policy.train(was_training)
         return self.from_sequences([actions_from_removal(t, r) for t, r in zip(trees, removal)], beta)
 
-    def from_sequences(self, sequences: list[list[First | Add]], beta: np.ndarray) -> Trajectories:
-        """Trajectories that follow given forward action sequences, each ending with STOP."""
+    def from_sequences(self, sequences: list[list[First | Add]], beta: np.ndarray, score: bool = True) -> Trajectories:
+        """Trajectories that follow given forward action sequences, each ending with STOP (``score=False``
+        skips the reward, leaving zeros)."""
         env = self.env
         b = len(sequences)
         batch = env.empty(b)
@@ -311,9 +312,12 @@ class Sampler:
         states = concat_batches([r[0] for r in rows])
         actions = concat_actions([r[1] for r in rows])
         final = batch.trees()
-        smiles = [tree_smiles(tr, env.vocab) for tr in final]
-        score, components = self.score_fn(smiles)
-        log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in final])
+        if score:
+            smiles = [tree_smiles(tr, env.vocab) for tr in final]
+            scores, components = self.score_fn(smiles)
+            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in final])
+        else:
+            smiles, scores, components, log_w = [""] * b, np.zeros(b), {}, np.zeros(b)
         return Trajectories(
             states=TreeBatch(
                 *(getattr(states, n)[order] for n in ("frag", "link", "link_stem", "n_nodes", "done"))
@@ -328,9 +332,9 @@ class Sampler:
             beta=np.asarray(beta, dtype=np.float64),
             trees=final,
             smiles=smiles,
-            score=score,
+            score=scores,
             components=components,
-            log_reward=self.log_reward(score, beta) + log_w,
+            log_reward=self.log_reward(scores, beta) + log_w,
             log_w=log_w,
             log_pf_sample=np.full(len(traj), np.nan),
         )
