@@ -19,6 +19,7 @@ COMMAND_MODULES = [
     "molgfn.chem.cli",
     "molgfn.proxy.cli",
     "molgfn.reward.cli",
+    "molgfn.verify",
     "molgfn.train_cli",
 ]
 

@@ -413,8 +413,9 @@ class Trainer:
         return "finished"
 
     def _step_metrics(self, out: StepOutput, step: int, seconds: float) -> dict[str, float]:
-        if not isinstance(out, StepOutput):
-            raise TypeError(f"train_step must return a StepOutput, got {type(out).__name__}")
+        missing = [a for a in ("metrics", "n_trajectories", "smiles", "reward") if not hasattr(out, a)]
+        if missing:  # any object with StepOutput's fields will do
+            raise TypeError(f"train_step must return a StepOutput, got {type(out).__name__} without {missing}")
         metrics = {k: float(v) for k, v in out.metrics.items()}
         loss = metrics.get("loss")
         if loss is not None and not math.isfinite(loss):

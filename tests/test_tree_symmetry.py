@@ -59,7 +59,9 @@ def rdkit_labelled_key(tree: Tree, vocab) -> str:
             new.SetNoImplicit(True)
             combined.AddAtom(new)
         for bond in mol.GetBonds():
-            combined.AddBond(bond.GetBeginAtomIdx() + offset, bond.GetEndAtomIdx() + offset, bond.GetBondType())
+            combined.AddBond(
+                bond.GetBeginAtomIdx() + offset, bond.GetEndAtomIdx() + offset, bond.GetBondType()
+            )
         stem_atoms.append([a.GetIdx() + offset for a in mol.GetAtoms() if a.GetAtomicNum() == 0])
     for u, su, v, sv in tree.edges:
         combined.AddBond(stem_atoms[u][su], stem_atoms[v][sv], Chem.BondType.SINGLE)
@@ -108,7 +110,9 @@ def test_distinct_parents_match_grouped_leaf_removals(tiny, tiny_space):
     for key in tiny_space.keys:
         tree = tiny_space.trees[key]
         groups = parents(tree, tiny)
-        truth = {rdkit_labelled_key(tree.remove(leaf), tiny) if tree.n_nodes > 1 else "" for leaf in tree.leaves()}
+        truth = {
+            rdkit_labelled_key(tree.remove(leaf), tiny) if tree.n_nodes > 1 else "" for leaf in tree.leaves()
+        }
         assert len(groups) == len(truth)
         assert sum(len(leaves) for _, leaves in groups.values()) == len(tree.leaves())
 

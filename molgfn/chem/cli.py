@@ -26,11 +26,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Build a vocabulary of the most frequent BRICS fragments. Without --out the vocabulary "
         "is written to standard output. The command is recorded in the file's header.",
     )
-    mine.add_argument("inputs", nargs="+", help="molecule files (CSV/TSV with a SMILES column, SMI, SDF) or directories")
+    mine.add_argument(
+        "inputs", nargs="+", help="molecule files (CSV/TSV with a SMILES column, SMI, SDF) or directories"
+    )
     mine.add_argument("--top", type=int, default=100, help="number of fragments to keep (default 100)")
-    mine.add_argument("--max-atoms", type=int, default=12, help="largest fragment, in heavy atoms (default 12)")
-    mine.add_argument("--min-atoms", type=int, default=1, help="smallest fragment, in heavy atoms (default 1)")
-    mine.add_argument("--max-stems", type=int, default=3, help="most attachment points per fragment (default 3)")
+    mine.add_argument(
+        "--max-atoms", type=int, default=12, help="largest fragment, in heavy atoms (default 12)"
+    )
+    mine.add_argument(
+        "--min-atoms", type=int, default=1, help="smallest fragment, in heavy atoms (default 1)"
+    )
+    mine.add_argument(
+        "--max-stems", type=int, default=3, help="most attachment points per fragment (default 3)"
+    )
     mine.add_argument("--jobs", type=int, default=1, help="worker processes (does not change the result)")
     mine.add_argument("--out", type=Path, help="vocabulary file to write (default: standard output)")
     mine.add_argument("--force", action="store_true", help="overwrite --out if it exists")
@@ -52,7 +60,14 @@ def _mine(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.force:
         raise MolgfnError(f"{args.out}: exists; pass --force to overwrite")
     recorded = ["molgfn", "fragments", "mine", *map(str, args.inputs), "--top", str(args.top)]
-    recorded += ["--max-atoms", str(args.max_atoms), "--min-atoms", str(args.min_atoms), "--max-stems", str(args.max_stems)]
+    recorded += [
+        "--max-atoms",
+        str(args.max_atoms),
+        "--min-atoms",
+        str(args.min_atoms),
+        "--max-stems",
+        str(args.max_stems),
+    ]
     vocab, report = mine_vocabulary(
         args.inputs,
         top=args.top,
@@ -71,7 +86,8 @@ def _mine(args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
     print(
         f"{report.molecules} unique molecules from {len(report.files)} files ({report.invalid} unparsable), "
-        f"{report.fragments_seen} distinct fragments, {report.kept} kept" + (f" -> {args.out}" if args.out else ""),
+        f"{report.fragments_seen} distinct fragments, {report.kept} kept"
+        + (f" -> {args.out}" if args.out else ""),
         file=sys.stderr,
     )
     return 0
@@ -81,10 +97,15 @@ def _check(args: argparse.Namespace) -> int:
     vocab = load_vocabulary(args.vocab)
     stems = vocab.n_stems
     symmetric = [f for f in vocab.fragments if f.group_order > 1]
-    print(f"{vocab.source}: {len(vocab)} fragments, {int(stems.sum())} stems ({vocab.n_stem_classes} up to symmetry)")
+    print(
+        f"{vocab.source}: {len(vocab)} fragments, {int(stems.sum())} stems ({vocab.n_stem_classes} up to symmetry)"
+    )
     for k in range(1, vocab.max_stems + 1):
         print(f"  {int((stems == k).sum())} fragments with {k} stem{'s' if k > 1 else ''}")
-    print(f"  {len(symmetric)} fragments with equivalent stems, e.g. " + ", ".join(f.smiles for f in symmetric[:5]))
+    print(
+        f"  {len(symmetric)} fragments with equivalent stems, e.g. "
+        + ", ".join(f.smiles for f in symmetric[:5])
+    )
     return 0
 
 
@@ -96,7 +117,9 @@ def _demo(args: argparse.Namespace) -> int:
     batch, transitions = env.random_rollout(256, rng)
     rollout = time.perf_counter() - start
     smiles = env.smiles(batch)
-    print(f"vocabulary {vocab.source}: {len(vocab)} fragments; at most {args.max_frags} fragments per molecule")
+    print(
+        f"vocabulary {vocab.source}: {len(vocab)} fragments; at most {args.max_frags} fragments per molecule"
+    )
     print(f"256 random trajectories, {transitions} transitions in {rollout * 1e3:.1f} ms")
     print(f"{len(set(smiles))} distinct molecules; the first {args.n}:")
     for tree, smi in list(zip(batch.trees(), smiles))[: args.n]:

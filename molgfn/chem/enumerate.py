@@ -90,7 +90,9 @@ def exact_terminal_distribution(space: StateSpace, policy: Policy) -> dict[tuple
         p_state = reach.get(key, 0.0)
         p_action = np.asarray(p_action, dtype=np.float64)
         if len(p_action) != len(space.actions[key]):
-            raise ValueError(f"policy returned {len(p_action)} probabilities for {len(space.actions[key])} actions")
+            raise ValueError(
+                f"policy returned {len(p_action)} probabilities for {len(space.actions[key])} actions"
+            )
         for target, p in zip(space.targets[key], p_action):
             if target is None:
                 terminal[key] = terminal.get(key, 0.0) + p_state * p

@@ -79,9 +79,9 @@ class FragmentEnv:
         self.stem_table = vocab.stem_table
         self.n_targets = len(self.stem_table)
         # initial link row of a new node of each fragment: -1 for its stems, -2 beyond
-        self._new_link = np.where(
-            np.arange(self.max_stems)[None, :] < vocab.n_stems[:, None], -1, -2
-        ).astype(np.int32)
+        self._new_link = np.where(np.arange(self.max_stems)[None, :] < vocab.n_stems[:, None], -1, -2).astype(
+            np.int32
+        )
 
     # -- states ------------------------------------------------------------------------------------------
     def empty(self, batch_size: int) -> TreeBatch:

@@ -45,7 +45,9 @@ def _molecule_files(inputs: Iterable[str | Path]) -> list[Path]:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.suffix.lower() in MOLECULE_SUFFIXES)
             if not found:
-                raise MolgfnError(f"{path}: no molecule files ({', '.join(MOLECULE_SUFFIXES)}) in this directory")
+                raise MolgfnError(
+                    f"{path}: no molecule files ({', '.join(MOLECULE_SUFFIXES)}) in this directory"
+                )
             files.extend(found)
         elif path.exists():
             files.append(path)
@@ -88,10 +90,16 @@ def read_smiles(path: Path) -> list[tuple[int, str]]:
             if not row:
                 continue
             if len(row) <= col:
-                raise MolgfnError(f"{path}:{lineno}: row has {len(row)} fields, expected a SMILES in field {col + 1}")
+                raise MolgfnError(
+                    f"{path}:{lineno}: row has {len(row)} fields, expected a SMILES in field {col + 1}"
+                )
             out.append((lineno, row[col].strip()))
         return out
-    return [(i, line.split()[0]) for i, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")]
+    return [
+        (i, line.split()[0])
+        for i, line in enumerate(lines, start=1)
+        if line.strip() and not line.startswith("#")
+    ]
 
 
 def brics_fragments(smiles: str) -> set[str] | None:

@@ -75,7 +75,9 @@ class Tree:
     def open_stems(self, vocab: Vocabulary) -> list[tuple[int, int]]:
         """Open stems as ``(node, stem)`` pairs, in node then stem order."""
         links = self.links()
-        return [(u, s) for u, f in enumerate(self.frags) for s in range(vocab[f].n_stems) if s not in links[u]]
+        return [
+            (u, s) for u, f in enumerate(self.frags) for s in range(vocab[f].n_stems) if s not in links[u]
+        ]
 
     def leaves(self) -> list[int]:
         """Nodes a backward action may remove: degree-1 nodes, or the only node."""
@@ -93,7 +95,9 @@ class Tree:
                 raise ValueError("First() applies to the empty tree only")
             return Tree((action.frag,), ())
         new = self.n_nodes
-        return Tree(self.frags + (action.frag,), self.edges + ((action.node, action.stem, new, action.frag_stem),))
+        return Tree(
+            self.frags + (action.frag,), self.edges + ((action.node, action.stem, new, action.frag_stem),)
+        )
 
     def remove(self, leaf: int) -> Tree:
         """The parent obtained by removing ``leaf`` (nodes after it are renumbered)."""
@@ -102,9 +106,7 @@ class Tree:
             return i - 1 if i > leaf else i
 
         frags = self.frags[:leaf] + self.frags[leaf + 1 :]
-        edges = tuple(
-            (shift(u), su, shift(v), sv) for u, su, v, sv in self.edges if u != leaf and v != leaf
-        )
+        edges = tuple((shift(u), su, shift(v), sv) for u, su, v, sv in self.edges if u != leaf and v != leaf)
         return Tree(frags, edges)
 
 

@@ -155,7 +155,9 @@ class Vocabulary:
     @cached_property
     def stem_table(self) -> np.ndarray:
         """Every (fragment, stem) pair of the vocabulary, shape (T, 2): the targets of an ADD action."""
-        return np.array([(f, s) for f, frag in enumerate(self.fragments) for s in range(frag.n_stems)], dtype=np.int64)
+        return np.array(
+            [(f, s) for f, frag in enumerate(self.fragments) for s in range(frag.n_stems)], dtype=np.int64
+        )
 
     @cached_property
     def stem_offset(self) -> np.ndarray:

@@ -1,0 +1,352 @@
+"""Batched trajectory sampling and the trajectory batch every objective consumes.
+
+:meth:`Sampler.sample` rolls out B trajectories in lock-step, one network call per step for the whole
+batch, with ε-uniform exploration and a β per trajectory. The result, a :class:`Trajectories`, lists every
+visited state once, flattened: for trajectory i the states s_0 (empty), s_1, …, s_{n_i−1} = x_i, with the
+action taken at each (the last is STOP). Objectives re-run the policy on ``states`` in one batched pass.
+
+Rewards: ``log_reward`` is β·log(max(score, min)) + log W(x), where W is the symmetry weight of
+:mod:`molgfn.chem.tree` that makes per-action forward and per-leaf backward policies exact.
+``log_pb_uniform`` holds −log(#leaves of s_{t+1}) for each non-stop transition (0 at STOP).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from molgfn.chem.env import ADD, FIRST, NOOP, STOP, BatchActions, FragmentEnv, TreeBatch
+from molgfn.chem.tree import Add, First, Tree, log_symmetry_weight, tree_smiles
+from molgfn.nn.policy import FragmentPolicy
+
+# score function: SMILES -> (score in [0, 1], transformed components per name)
+ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
+
+
+def concat_batches(batches: list[TreeBatch]) -> TreeBatch:
+    return TreeBatch(
+        *(
+            np.concatenate([getattr(b, name) for b in batches])
+            for name in ("frag", "link", "link_stem", "n_nodes", "done")
+        )
+    )
+
+
+def concat_actions(actions: list[BatchActions]) -> BatchActions:
+    return BatchActions(
+        *(
+            np.concatenate([getattr(a, name) for a in actions])
+            for name in ("kind", "node", "stem", "frag", "frag_stem")
+        )
+    )
+
+
+@dataclass
+class Trajectories:
+    states: TreeBatch  # every visited state, flattened (see the module docstring)
+    actions: BatchActions  # the action taken at each state
+    target: np.ndarray  # ADD target index into the vocabulary stem table, -1 otherwise
+    traj: np.ndarray  # trajectory of each state
+    position: np.ndarray  # t of each state within its trajectory
+    lengths: np.ndarray  # (B,) number of states (= actions) per trajectory
+    beta: np.ndarray  # (B,)
+    trees: list[Tree]  # (B,) terminal trees
+    smiles: list[str]
+    score: np.ndarray  # (B,) reward score in [0, 1]
+    components: dict[str, np.ndarray]
+    log_reward: np.ndarray  # (B,) β·log score + log W
+    log_w: np.ndarray  # (B,)
+    log_pf_sample: np.ndarray  # log-probability of each action under the sampling policy (incl. exploration)
+    state_log_reward: np.ndarray | None = None  # log R(s_t) per state (FL-DB), 0 for the empty state
+    sample_time: float = 0.0
+    extras: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def is_last(self) -> np.ndarray:
+        return self.position == self.lengths[self.traj] - 1
+
+    @property
+    def log_pb_uniform(self) -> np.ndarray:
+        """−log #leaves(s_{t+1}) for each non-stop transition; 0 at STOP."""
+        n_next = self.states.n_nodes + 1
+        leaves_next = np.where(n_next <= 1, 1, self._leaves_after())
+        return np.where(self.actions.kind == STOP, 0.0, -np.log(np.maximum(leaves_next, 1)))
+
+    def _leaves_after(self) -> np.ndarray:
+        # the next state is the following row of the same trajectory (the last row's action is STOP)
+        nxt = np.minimum(np.arange(len(self.traj)) + 1, len(self.traj) - 1)
+        degree = (self.states.link[nxt] >= 0).sum(axis=2)
+        exists = self.states.frag[nxt] >= 0
+        single = self.states.n_nodes[nxt] == 1
+        return np.where(single, 1, ((degree == 1) & exists).sum(axis=1))
+
+    def next_index(self) -> np.ndarray:
+        """Row of s_{t+1} for each non-last row (itself for the last row)."""
+        idx = np.arange(len(self.traj))
+        return np.where(self.is_last, idx, idx + 1)
+
+
+class Sampler:
+    """Rolls out trajectories with a :class:`FragmentPolicy` and scores the terminal molecules."""
+
+    def __init__(
+        self,
+        env: FragmentEnv,
+        policy: FragmentPolicy,
+        score_fn: ScoreFn,
+        min_score: float = 1e-4,
+        device: torch.device | str = "cpu",
+    ):
+        self.env = env
+        self.policy = policy
+        self.score_fn = score_fn
+        self.min_score = min_score
+        self.device = torch.device(device)
+
+    def log_reward(self, score: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        return beta * np.log(np.maximum(score, self.min_score))
+
+    @torch.no_grad()
+    def sample(
+        self,
+        beta: np.ndarray,
+        rng: np.random.Generator,
+        epsilon: float = 0.0,
+        state_rewards: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Trajectories:
+        start = time.perf_counter()
+        env, b = self.env, len(beta)
+        batch = env.empty(b)
+        beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
+        rows_states, rows_actions, rows_target, rows_traj, rows_pos, rows_logp = [], [], [], [], [], []
+        t = 0
+        was_training = self.policy.training
+        self.policy.eval()
+        while not batch.done.all():
+            active = np.nonzero(~batch.done)[0]
+            sub = TreeBatch(
+                *(a[active] for a in (batch.frag, batch.link, batch.link_stem, batch.n_nodes, batch.done))
+            )
+            out = self.policy(sub, beta_t[active])
+            actions, target = self.policy.sample_actions(out, generator)
+            if epsilon > 0:
+                explore = rng.random(len(active)) < epsilon
+                if explore.any():
+                    rand = env.random_actions(sub, rng)
+                    for name in ("kind", "node", "stem", "frag", "frag_stem"):
+                        getattr(actions, name)[explore] = getattr(rand, name)[explore]
+                    rand_target = env.vocab.stem_offset[rand.frag] + rand.frag_stem
+                    target[explore] = np.where(rand.kind[explore] == ADD, rand_target[explore], -1)
+            logp = out.log_prob(actions, target).cpu().numpy()
+            if epsilon > 0:
+                logp = self._mix_uniform(sub, logp, epsilon)
+            rows_states.append(sub.copy())
+            rows_actions.append(actions)
+            rows_target.append(target)
+            rows_traj.append(active)
+            rows_pos.append(np.full(len(active), t))
+            rows_logp.append(logp)
+            full = BatchActions(
+                *(
+                    np.full(b, NOOP if name == "kind" else 0, dtype=np.int32)
+                    for name in ("kind", "node", "stem", "frag", "frag_stem")
+                )
+            )
+            for name in ("kind", "node", "stem", "frag", "frag_stem"):
+                getattr(full, name)[active] = getattr(actions, name)
+            env.step(batch, full)
+            t += 1
+        self.policy.train(was_training)
+
+        # order rows by trajectory then position
+        traj = np.concatenate(rows_traj)
+        position = np.concatenate(rows_pos)
+        order = np.lexsort((position, traj))
+        states = concat_batches(rows_states)
+        states = TreeBatch(
+            *(getattr(states, n)[order] for n in ("frag", "link", "link_stem", "n_nodes", "done"))
+        )
+        actions = concat_actions(rows_actions)
+        actions = BatchActions(
+            *(getattr(actions, n)[order] for n in ("kind", "node", "stem", "frag", "frag_stem"))
+        )
+        lengths = np.bincount(traj, minlength=b)
+        trees = batch.trees()
+        smiles = [tree_smiles(tr, env.vocab) for tr in trees]
+        score, components = self.score_fn(smiles)
+        log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
+        result = Trajectories(
+            states=states,
+            actions=actions,
+            target=np.concatenate(rows_target)[order],
+            traj=traj[order],
+            position=position[order],
+            lengths=lengths,
+            beta=np.asarray(beta, dtype=np.float64),
+            trees=trees,
+            smiles=smiles,
+            score=score,
+            components=components,
+            log_reward=self.log_reward(score, beta) + log_w,
+            log_w=log_w,
+            log_pf_sample=np.concatenate(rows_logp)[order],
+        )
+        if state_rewards:
+            result.state_log_reward = self.state_log_rewards(result)
+        result.sample_time = time.perf_counter() - start
+        return result
+
+    def state_log_rewards(self, trajs: Trajectories) -> np.ndarray:
+        """log R(s) + log W(s) of every visited state (0 for the empty state), for forward-looking objectives."""
+        trees = trajs.states.trees()
+        nonempty = [i for i, tr in enumerate(trees) if tr.n_nodes]
+        smiles = [tree_smiles(trees[i], self.env.vocab) for i in nonempty]
+        score, _ = self.score_fn(smiles)
+        out = np.zeros(len(trees))
+        beta = trajs.beta[trajs.traj[nonempty]]
+        log_w = np.array([log_symmetry_weight(trees[i], self.env.vocab) for i in nonempty])
+        out[nonempty] = self.log_reward(score, beta) + log_w
+        return out
+
+    def _mix_uniform(self, sub: TreeBatch, logp: np.ndarray, epsilon: float) -> np.ndarray:
+        """log of (1−ε)·π(a|s) + ε/#legal actions: the actual sampling probability."""
+        n_open = self.env.open_stems(sub).reshape(len(sub), -1).sum(axis=1)
+        n_legal = np.where(sub.n_nodes == 0, self.env.n_frags, 1 + n_open * self.env.n_targets)
+        return np.logaddexp(np.log1p(-epsilon) + logp, np.log(epsilon) - np.log(n_legal))
+
+    def replay(self, trees: list[Tree], beta: np.ndarray, rng: np.random.Generator) -> Trajectories:
+        """Trajectories ending at given terminal trees, drawn backward with the uniform P_B (for replay)."""
+        env = self.env
+        sequences = [backward_actions(tr, rng) for tr in trees]
+        b = len(trees)
+        batch = env.empty(b)
+        rows = []
+        for t in range(max(len(s) for s in sequences) + 1):
+            active = np.nonzero(~batch.done)[0]
+            if not len(active):
+                break
+            acts = BatchActions(
+                *(
+                    np.full(b, NOOP if n == "kind" else 0, dtype=np.int32)
+                    for n in ("kind", "node", "stem", "frag", "frag_stem")
+                )
+            )
+            target = np.full(b, -1, dtype=np.int64)
+            for i in active:
+                seq = sequences[i]
+                if t == len(seq):
+                    acts.kind[i] = STOP
+                elif isinstance(seq[t], First):
+                    acts.kind[i], acts.frag[i] = FIRST, seq[t].frag
+                else:
+                    a = seq[t]
+                    acts.kind[i], acts.node[i], acts.stem[i], acts.frag[i], acts.frag_stem[i] = (
+                        ADD,
+                        a.node,
+                        a.stem,
+                        a.frag,
+                        a.frag_stem,
+                    )
+                    target[i] = env.vocab.stem_offset[a.frag] + a.frag_stem
+            sub = TreeBatch(
+                *(a[active] for a in (batch.frag, batch.link, batch.link_stem, batch.n_nodes, batch.done))
+            )
+            rows.append(
+                (
+                    sub.copy(),
+                    BatchActions(
+                        *(getattr(acts, n)[active] for n in ("kind", "node", "stem", "frag", "frag_stem"))
+                    ),
+                    target[active],
+                    active,
+                    t,
+                )
+            )
+            env.step(batch, acts)
+        traj = np.concatenate([r[3] for r in rows])
+        position = np.concatenate([np.full(len(r[3]), r[4]) for r in rows])
+        order = np.lexsort((position, traj))
+        states = concat_batches([r[0] for r in rows])
+        actions = concat_actions([r[1] for r in rows])
+        final = batch.trees()
+        smiles = [tree_smiles(tr, env.vocab) for tr in final]
+        score, components = self.score_fn(smiles)
+        log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in final])
+        return Trajectories(
+            states=TreeBatch(
+                *(getattr(states, n)[order] for n in ("frag", "link", "link_stem", "n_nodes", "done"))
+            ),
+            actions=BatchActions(
+                *(getattr(actions, n)[order] for n in ("kind", "node", "stem", "frag", "frag_stem"))
+            ),
+            target=np.concatenate([r[2] for r in rows])[order],
+            traj=traj[order],
+            position=position[order],
+            lengths=np.bincount(traj, minlength=b),
+            beta=np.asarray(beta, dtype=np.float64),
+            trees=final,
+            smiles=smiles,
+            score=score,
+            components=components,
+            log_reward=self.log_reward(score, beta) + log_w,
+            log_w=log_w,
+            log_pf_sample=np.full(len(traj), np.nan),
+        )
+
+
+def backward_actions(tree: Tree, rng: np.random.Generator) -> list[First | Add]:
+    """A forward action sequence building ``tree``, drawn by removing uniformly random leaves (uniform P_B).
+
+    Leaves are removed one at a time; replayed forward, nodes are added in the reverse order, so each
+    node's index in the rebuilt tree is its position in that order.
+    """
+    links = tree.links()
+    remaining = set(range(tree.n_nodes))
+    removal: list[int] = []
+    while len(remaining) > 1:
+        leaves = sorted(v for v in remaining if sum(w in remaining for w, _ in links[v].values()) == 1)
+        leaf = int(rng.choice(leaves))
+        removal.append(leaf)
+        remaining.remove(leaf)
+    order = list(remaining) + removal[::-1]
+    index = {v: i for i, v in enumerate(order)}
+    seq: list[First | Add] = [First(tree.frags[order[0]])]
+    for v in order[1:]:
+        stem, (w, w_stem) = next((s, (w, ws)) for s, (w, ws) in links[v].items() if index[w] < index[v])
+        seq.append(Add(index[w], w_stem, tree.frags[v], stem))
+    return seq
+
+
+def concat_trajectories(a: Trajectories, b: Trajectories) -> Trajectories:
+    """Join two trajectory batches (for example sampled and replayed)."""
+    shift = a.n
+    comps = {k: np.concatenate([a.components[k], b.components[k]]) for k in a.components}
+    joined = Trajectories(
+        states=concat_batches([a.states, b.states]),
+        actions=concat_actions([a.actions, b.actions]),
+        target=np.concatenate([a.target, b.target]),
+        traj=np.concatenate([a.traj, b.traj + shift]),
+        position=np.concatenate([a.position, b.position]),
+        lengths=np.concatenate([a.lengths, b.lengths]),
+        beta=np.concatenate([a.beta, b.beta]),
+        trees=a.trees + b.trees,
+        smiles=a.smiles + b.smiles,
+        score=np.concatenate([a.score, b.score]),
+        components=comps,
+        log_reward=np.concatenate([a.log_reward, b.log_reward]),
+        log_w=np.concatenate([a.log_w, b.log_w]),
+        log_pf_sample=np.concatenate([a.log_pf_sample, b.log_pf_sample]),
+        sample_time=a.sample_time + b.sample_time,
+    )
+    if a.state_log_reward is not None and b.state_log_reward is not None:
+        joined.state_log_reward = np.concatenate([a.state_log_reward, b.state_log_reward])
+    return joined
