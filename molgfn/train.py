@@ -377,7 +377,13 @@ class Trainer:
                     self.trajectories += int(out.n_trajectories)
                     self.wall += time.perf_counter() - start
                     store.write_step(
-                        step, self.trajectories, self.wall, metrics, out.smiles, out.reward, out.components
+                        step,
+                        self.trajectories,
+                        self.wall,
+                        metrics,
+                        out.smiles,
+                        out.reward,
+                        getattr(out, "components", None),
                     )
                     bar.update(1)
                     bar.set_postfix(
@@ -415,7 +421,9 @@ class Trainer:
     def _step_metrics(self, out: StepOutput, step: int, seconds: float) -> dict[str, float]:
         missing = [a for a in ("metrics", "n_trajectories", "smiles", "reward") if not hasattr(out, a)]
         if missing:  # any object with StepOutput's fields will do
-            raise TypeError(f"train_step must return a StepOutput, got {type(out).__name__} without {missing}")
+            raise TypeError(
+                f"train_step must return a StepOutput, got {type(out).__name__} without {missing}"
+            )
         metrics = {k: float(v) for k, v in out.metrics.items()}
         loss = metrics.get("loss")
         if loss is not None and not math.isfinite(loss):

@@ -11,7 +11,9 @@ from pathlib import Path
 from molgfn.config import apply_overrides, config_from_dict, load_config, read_toml
 from molgfn.errors import MolgfnError
 from molgfn.runs import RunStore, list_runs
-from molgfn.train import DEFAULT_ALGORITHM, Trainer, TrainingFailed
+
+# molgfn.train (and torch) are imported by the train command only: `molgfn runs` stays fast
+DEFAULT_ALGORITHM = "molgfn.gflownet:build_algorithm"
 
 # fields a resumed run may change: how long it trains and how it reports, never what it learns
 RESUMABLE_OVERRIDES = (
@@ -66,6 +68,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from molgfn.train import Trainer, TrainingFailed
+
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
