@@ -137,6 +137,17 @@ def load_factory(spec: str) -> AlgorithmFactory:
     return factory
 
 
+def build_seeded(cfg: Config, factory: AlgorithmFactory | str = DEFAULT_ALGORITHM) -> Algorithm:
+    """Check the device, seed python/numpy/torch from ``run.seed``, then ``factory(cfg)``: the same
+    config and seed give the same initial model."""
+    if cfg.run.device == "cuda" and not torch.cuda.is_available():
+        raise MolgfnError("run.device: 'cuda' requested but torch finds no CUDA device (use 'cpu')")
+    if isinstance(factory, str):
+        factory = load_factory(factory)
+    seed_everything(cfg.run.seed, cfg.run.device, cfg.run.threads)
+    return factory(cfg)
+
+
 # -------------------------------------------------------------------------------------------- checkpoints
 
 
@@ -256,11 +267,9 @@ class Trainer:
     ) -> Trainer:
         """Seed everything, then build the algorithm with ``factory(cfg)`` (default: molgfn.gflownet)."""
         spec = factory if factory is not None else DEFAULT_ALGORITHM
+        algorithm = build_seeded(cfg, spec)
         if isinstance(spec, str):
-            factory = load_factory(spec)
             store.set_meta("algorithm", spec)
-        seed_everything(cfg.run.seed, cfg.run.device, cfg.run.threads)
-        algorithm = factory(cfg)
         return cls(cfg, store, algorithm, progress=progress)
 
     # ------------------------------------------------------------------------------------------- state

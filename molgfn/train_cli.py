@@ -10,7 +10,7 @@ from pathlib import Path
 
 from molgfn.config import apply_overrides, config_from_dict, load_config, read_toml
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore, list_runs
+from molgfn.runs import RunStore, list_runs, validate_run_id
 
 # molgfn.train (and torch) are imported by the train command only: `molgfn runs` stays fast
 DEFAULT_ALGORITHM = "molgfn.gflownet:build_algorithm"
@@ -68,25 +68,33 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from molgfn.train import Trainer, TrainingFailed
+    from molgfn.train import Trainer, TrainingFailed, build_seeded
 
     overrides = list(args.overrides)
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
+    progress = False if args.no_progress else None
     if args.resume:
         if args.config is not None or args.run_id is not None:
             raise MolgfnError("--resume: takes the run's own config; do not give --config or --run-id")
         store = RunStore.open(args.resume, args.runs_dir or "runs")
         cfg = _resumed_config(store, overrides)
         factory = args.algorithm or store.meta().get("algorithm") or DEFAULT_ALGORITHM
+        trainer = Trainer(cfg, store, build_seeded(cfg, factory), progress=progress)
     else:
         cfg = load_config(args.config, overrides)
         if args.runs_dir is not None:
             cfg = replace(cfg, run=replace(cfg.run, runs_dir=str(args.runs_dir)))
+        if args.run_id is not None:  # fail before the (slow) algorithm is built
+            validate_run_id(args.run_id)
+            if (Path(cfg.run.runs_dir) / args.run_id).exists():
+                raise MolgfnError(f"--run-id {args.run_id}: {Path(cfg.run.runs_dir) / args.run_id} exists")
         factory = args.algorithm or DEFAULT_ALGORITHM
+        algorithm = build_seeded(cfg, factory)  # before the run folder: a failed build leaves none
         store = RunStore.create(cfg, run_id=args.run_id)
+        store.set_meta("algorithm", factory)
+        trainer = Trainer(cfg, store, algorithm, progress=progress)
     print(store.path, flush=True)
-    trainer = Trainer.build(cfg, store, factory, progress=False if args.no_progress else None)
     try:
         status = trainer.run(resume=bool(args.resume))
     except TrainingFailed as exc:

@@ -258,3 +258,26 @@ def test_bad_algorithm_factory_is_a_user_error():
     with pytest.raises(MolgfnError, match="has no function"):
         load_factory("toy_algorithm:nothing")
     assert SMILES  # the toy module imported
+
+
+def test_a_failed_build_leaves_no_run_folder(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    args = [
+        "train",
+        "--config",
+        str(TINY),
+        "--runs-dir",
+        str(runs),
+        "--algorithm",
+        "toy_algorithm:build_broken",
+    ]
+    assert main(args) == 2
+    assert "model.hidden: the toy refuses to be built" in capsys.readouterr().err
+    assert not runs.exists() or not list(runs.iterdir())
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_without_a_device_is_a_user_error(tmp_path, capsys):
+    args = ["train", "--config", str(TINY), "--runs-dir", str(tmp_path), "--set", "run.device='cuda'"]
+    assert main([*args, "--algorithm", TOY]) == 2
+    assert "run.device: 'cuda' requested but torch finds no CUDA device" in capsys.readouterr().err

@@ -72,3 +72,9 @@ class ToyAlgorithm:
 
 def build_toy(cfg: Config) -> ToyAlgorithm:
     return ToyAlgorithm(cfg)
+
+
+def build_broken(cfg: Config) -> ToyAlgorithm:
+    from molgfn.errors import MolgfnError
+
+    raise MolgfnError("model.hidden: the toy refuses to be built")
