@@ -50,7 +50,7 @@ def _f(default: Any, help: str, **constraints: Any) -> Any:
 class RunSection:
     """[run]: identity and bookkeeping of a run."""
 
-    name: str = _f("run", "name of the run; the run id is <name>-<timestamp>", pattern=SAFE_NAME)
+    name: str = _f("run", "name of the run; new run ids are NAME-YYYYMMDD-HHMMSS (UTC)", pattern=SAFE_NAME)
     seed: int = _f(0, "seed of python, numpy and torch random generators", ge=0)
     device: str = _f("cpu", "torch device", choices=("cpu", "cuda"))
     runs_dir: str = _f("runs", "folder holding the run folders (relative to the working directory)")
