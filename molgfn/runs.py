@@ -196,6 +196,10 @@ class RunStore:
         candidate = Path(path_or_id)
         if candidate.is_dir() and (candidate / "config.toml").is_file():
             return cls(candidate)
+        if len(candidate.parts) > 1 or candidate.is_absolute():  # a path, not an id
+            if candidate.is_dir():
+                raise MolgfnError(f"{candidate}: not a run folder (no config.toml)")
+            raise MolgfnError(f"{candidate}: run folder not found")
         run_id = validate_run_id(str(path_or_id))
         path = Path(runs_dir) / run_id
         if not (path / "config.toml").is_file():

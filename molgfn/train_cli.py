@@ -78,6 +78,12 @@ def _train(args: argparse.Namespace) -> int:
         if args.config is not None or args.run_id is not None:
             raise MolgfnError("--resume: takes the run's own config; do not give --config or --run-id")
         store = RunStore.open(args.resume, args.runs_dir or "runs")
+        current = store.status()
+        if current["status"] == "running":
+            raise MolgfnError(
+                f"--resume {args.resume}: the run is still training (pid {current.get('pid')} on "
+                f"{current.get('host')}); stop it first (Ctrl-C or kill -TERM {current.get('pid')})"
+            )
         cfg = _resumed_config(store, overrides)
         factory = args.algorithm or store.meta().get("algorithm") or DEFAULT_ALGORITHM
         trainer = Trainer(cfg, store, build_seeded(cfg, factory), progress=progress)

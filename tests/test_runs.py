@@ -58,6 +58,10 @@ def test_default_run_id_is_name_and_time(cfg):
 def test_missing_run_is_an_error_naming_it(tmp_path):
     with pytest.raises(MolgfnError, match="run 'nope': not found"):
         RunStore.open("nope", tmp_path)
+    with pytest.raises(MolgfnError, match="run folder not found"):
+        RunStore.open(tmp_path / "nope")
+    with pytest.raises(MolgfnError, match="not a run folder"):
+        RunStore.open(tmp_path)
 
 
 @pytest.mark.parametrize("bad", ["../x", "a/b", "", ".", "..", "a b", "/etc", "x;rm"])

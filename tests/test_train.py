@@ -238,6 +238,9 @@ def test_resume_refuses_changes_to_what_the_run_learns(tmp_path, capsys):
     assert "run 'nope': not found" in capsys.readouterr().err
     assert main(["train", "--resume", "fixed", "--runs-dir", runs, "--config", str(TINY)]) == 2
     assert "do not give --config" in capsys.readouterr().err
+    RunStore.open("fixed", runs).set_status("running", pid=os.getpid())  # as if training now
+    assert main(["train", "--resume", "fixed", "--runs-dir", runs]) == 2
+    assert "the run is still training" in capsys.readouterr().err
 
 
 def test_runs_command_lists_runs(tmp_path, capsys):
@@ -281,3 +284,21 @@ def test_cuda_without_a_device_is_a_user_error(tmp_path, capsys):
     args = ["train", "--config", str(TINY), "--runs-dir", str(tmp_path), "--set", "run.device='cuda'"]
     assert main([*args, "--algorithm", TOY]) == 2
     assert "run.device: 'cuda' requested but torch finds no CUDA device" in capsys.readouterr().err
+
+
+def test_a_second_signal_exits_at_once(tmp_path):
+    runs = tmp_path / "runs"
+    proc = cli(
+        "train", "--config", str(TINY), "--run-id", "twice", "--runs-dir", str(runs), "--algorithm", TOY,
+        "--no-progress", "--set", "train.checkpoint_every=1", env={"TOY_STEP_SECONDS": "0.5"},
+    )  # fmt: skip
+    store = RunStore(runs / "twice")
+    wait_for_checkpoints(store.path, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.1)  # inside the next (long) step
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM
+    status = store.status()
+    assert status["status"] == "interrupted" and "second SIGTERM" in status["message"]
+    assert "second SIGTERM: exiting at once" in store.log_path.read_text()
