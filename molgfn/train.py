@@ -366,22 +366,15 @@ class Trainer:
         bar = tqdm(
             total=steps, initial=self.step, unit="step", disable=not show, dynamic_ncols=True, file=sys.stderr
         )
-        last_checkpoint = self.step
+        last_checkpoint = in_step = self.step
         last_status = time.monotonic()
         try:
             with _StopRequest(store, self.log) as stop:
                 while self.step < steps:
-                    step = self.step + 1
+                    step = in_step = self.step + 1
                     start = time.perf_counter()
-                    try:
-                        out = self.algorithm.train_step(step)
-                        metrics = self._step_metrics(out, step, time.perf_counter() - start)
-                    except Exception as exc:
-                        self._fail(exc, step)
-                        raise TrainingFailed(
-                            f"training failed at step {step}: {type(exc).__name__}: {exc} "
-                            f"(traceback in {store.log_path})"
-                        ) from exc
+                    out = self.algorithm.train_step(step)
+                    metrics = self._step_metrics(out, step, time.perf_counter() - start)
                     self.step = step
                     self.trajectories += int(out.n_trajectories)
                     self.wall += time.perf_counter() - start
@@ -421,6 +414,11 @@ class Trainer:
                     if now - last_status > 2.0 or last_checkpoint == step:
                         store.set_status("running", step=step, trajectories=self.trajectories)
                         last_status = now
+        except Exception as exc:  # the algorithm, the store or a checkpoint: the run failed
+            self._fail(exc, in_step)
+            raise TrainingFailed(
+                f"training failed at step {in_step}: {type(exc).__name__}: {exc} (traceback in {store.log_path})"
+            ) from exc
         finally:
             bar.close()
         store.set_status("finished", step=self.step, trajectories=self.trajectories, message=None)

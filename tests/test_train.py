@@ -302,3 +302,35 @@ def test_a_second_signal_exits_at_once(tmp_path):
     status = store.status()
     assert status["status"] == "interrupted" and "second SIGTERM" in status["message"]
     assert "second SIGTERM: exiting at once" in store.log_path.read_text()
+
+
+class WrongLengthAlgorithm:
+    """Reports 2 molecules with 3 rewards: the store refuses the step."""
+
+    def train_step(self, step):
+        return StepOutput({"loss": 1.0}, 2, ["C", "O"], torch.zeros(3).numpy())
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_a_failing_store_write_fails_the_run_and_records_nothing_of_that_step(tmp_path):
+    cfg = toy_config(tmp_path)
+    store = RunStore.create(cfg, run_id="badwrite")
+    with pytest.raises(
+        TrainingFailed, match="training failed at step 1: ValueError: step 1: 2 smiles but 3 rewards"
+    ):
+        Trainer(cfg, store, WrongLengthAlgorithm(), progress=False).run()
+    assert store.status()["status"] == "failed"
+    assert store.read_steps().empty and store.read_molecules().empty
+
+
+def test_progress_bar_shows_steps_throughput_and_reward(tmp_path, capsys):
+    cfg = toy_config(tmp_path, "train.steps=3")
+    store = RunStore.create(cfg, run_id="bar")
+    Trainer.build(cfg, store, build_toy, progress=True).run()
+    err = capsys.readouterr().err
+    assert "3/3" in err and "traj_s=" in err and "reward=" in err
