@@ -17,8 +17,9 @@ import torch
 
 from molgfn.chem.env import FragmentEnv
 from molgfn.chem.vocab import load_vocabulary
+from molgfn.errors import MolgfnError
 from molgfn.nn.policy import FragmentPolicy
-from molgfn.objectives import OBJECTIVES
+from molgfn.objectives import OBJECTIVES, RLGFN, EntPPO
 from molgfn.objectives.subtb import SubTrajectoryBalance
 from molgfn.sample import Sampler, ScoreFn, concat_trajectories
 
@@ -89,13 +90,7 @@ class GFlowNet:
         if score_fn is None:
             score_fn, min_score = reward_score_fn(cfg.reward, getattr(cfg, "base_dir", None))
         self.sampler = Sampler(self.env, self.policy, score_fn, min_score=min_score, device=self.device)
-        name = cfg.objective.name
-        if name not in OBJECTIVES:
-            raise ValueError(f"objective {name!r} is not available; choose from {', '.join(OBJECTIVES)}")
-        kwargs = dict(learned_backward=cfg.model.learned_backward, grad_clip=cfg.train.grad_clip)
-        if OBJECTIVES[name] is SubTrajectoryBalance:
-            kwargs["lam"] = cfg.objective.subtb_lambda
-        self.objective = OBJECTIVES[name](self.policy, **kwargs)
+        self.objective = build_objective(cfg, self.policy, self.sampler)
         log_z_params = list(self.policy.log_z_head.parameters())
         ids = {id(p) for p in log_z_params}
         others = [p for p in self.policy.parameters() if id(p) not in ids]
@@ -198,6 +193,44 @@ class GFlowNet:
             return self.policy(batch, b).flat_probs()
 
         return policy
+
+
+def build_objective(cfg: Any, policy: FragmentPolicy, sampler: Sampler):
+    """The objective named by ``cfg.objective.name`` with its options."""
+    name, opt = cfg.objective.name, cfg.objective
+    if name not in OBJECTIVES:
+        raise MolgfnError(f"objective.name: must be one of {', '.join(OBJECTIVES)} (got {name!r})")
+    common = dict(learned_backward=cfg.model.learned_backward, grad_clip=cfg.train.grad_clip)
+    cls = OBJECTIVES[name]
+    if cls.on_policy and (cfg.train.epsilon > 0 or cfg.train.replay_fraction > 0):
+        raise MolgfnError(
+            f"train.epsilon and train.replay_fraction must be 0 for the on-policy objective {name!r}"
+        )
+    if cls is SubTrajectoryBalance:
+        return cls(policy, lam=opt.subtb_lambda, **common)
+    if cls is RLGFN:
+        return cls(
+            policy,
+            gae_lambda=opt.gae_lambda,
+            critic_lr=opt.critic_lr,
+            trpo=opt.trpo,
+            trpo_max_kl=opt.trpo_max_kl,
+            coupled_backward=opt.coupled_backward,
+            sampler=sampler,
+            **common,
+        )
+    if cls is EntPPO:
+        return cls(
+            policy,
+            gae_lambda=opt.ent_gae_lambda,
+            critic_lr=opt.critic_lr,
+            epochs=opt.ppo_epochs,
+            minibatches=opt.ppo_minibatches,
+            clip=opt.ppo_clip,
+            seed=cfg.run.seed,
+            **common,
+        )
+    return cls(policy, **common)
 
 
 def build_algorithm(cfg: Any, score_fn: ScoreFn | None = None) -> GFlowNet:

@@ -225,9 +225,42 @@ class Sampler:
 
     def replay(self, trees: list[Tree], beta: np.ndarray, rng: np.random.Generator) -> Trajectories:
         """Trajectories ending at given terminal trees, drawn backward with the uniform P_B (for replay)."""
+        return self.from_sequences([backward_actions(tr, rng) for tr in trees], beta)
+
+    @torch.no_grad()
+    def sample_backward(
+        self, trees: list[Tree], beta: np.ndarray, generator: torch.Generator | None = None
+    ) -> Trajectories:
+        """Trajectories ending at ``trees``, drawn backward with the learned P_B (one network call per step)."""
+        ids = [list(range(t.n_nodes)) for t in trees]
+        current = list(trees)
+        removal: list[list[int]] = [[] for _ in trees]
+        beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
+        was_training = self.policy.training
+        self.policy.eval()
+        while True:
+            active = [i for i, t in enumerate(current) if t.n_nodes > 1]
+            if not active:
+                break
+            out = self.policy(self.env.from_trees([current[i] for i in active]), beta_t[active])
+            inp = out.inputs
+            u = torch.rand(out.backward.shape, generator=generator, device=self.device).clamp(
+                1e-12, 1 - 1e-12
+            )
+            score = (out.backward - torch.log(-torch.log(u))).cpu().numpy()
+            graph, local = inp.leaf_graph.cpu().numpy(), inp.leaf_local.cpu().numpy()
+            for j, i in enumerate(active):
+                mine = np.nonzero(graph == j)[0]
+                leaf = int(local[mine[np.argmax(score[mine])]])
+                removal[i].append(ids[i].pop(leaf))
+                current[i] = current[i].remove(leaf)
+        self.policy.train(was_training)
+        return self.from_sequences([actions_from_removal(t, r) for t, r in zip(trees, removal)], beta)
+
+    def from_sequences(self, sequences: list[list[First | Add]], beta: np.ndarray) -> Trajectories:
+        """Trajectories that follow given forward action sequences, each ending with STOP."""
         env = self.env
-        sequences = [backward_actions(tr, rng) for tr in trees]
-        b = len(trees)
+        b = len(sequences)
         batch = env.empty(b)
         rows = []
         for t in range(max(len(s) for s in sequences) + 1):
@@ -317,7 +350,15 @@ def backward_actions(tree: Tree, rng: np.random.Generator) -> list[First | Add]:
         leaf = int(rng.choice(leaves))
         removal.append(leaf)
         remaining.remove(leaf)
-    order = list(remaining) + removal[::-1]
+    return actions_from_removal(tree, removal)
+
+
+def actions_from_removal(tree: Tree, removal: list[int]) -> list[First | Add]:
+    """The forward actions that rebuild ``tree`` when its nodes are removed in ``removal`` order (leaves
+    first, all but one node); node indices refer to the order of addition."""
+    links = tree.links()
+    last = set(range(tree.n_nodes)) - set(removal)
+    order = list(last) + removal[::-1]
     index = {v: i for i, v in enumerate(order)}
     seq: list[First | Add] = [First(tree.frags[order[0]])]
     for v in order[1:]:

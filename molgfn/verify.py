@@ -53,7 +53,22 @@ def verify_config(
         replay_size=0,
         replay_fraction=0.0,
     )
-    obj = dict(name=objective, subtb_lambda=0.9)
+    obj = dict(
+        name=objective,
+        subtb_lambda=0.9,
+        gae_lambda=0.99,
+        critic_lr=3e-3,
+        trpo=False,
+        trpo_max_kl=0.01,
+        coupled_backward=False,
+        backward_guide="forward",
+        ppo_epochs=4,
+        ppo_minibatches=4,
+        ppo_clip=0.2,
+        ent_gae_lambda=0.7,
+    )
+    if objective in ("rlgfn", "entppo"):
+        train["epsilon"] = 0.0  # on-policy
     model = dict(hidden=64, layers=2, layer="gine", beta_embedding=8, learned_backward=False)
     for key, value in overrides.items():
         section, name = key.split(".")

@@ -37,6 +37,9 @@ class TreeBatch:
     def __len__(self) -> int:
         return len(self.n_nodes)
 
+    def take(self, rows: np.ndarray) -> TreeBatch:
+        return TreeBatch(*(a[rows] for a in (self.frag, self.link, self.link_stem, self.n_nodes, self.done)))
+
     def copy(self) -> TreeBatch:
         return TreeBatch(*(a.copy() for a in (self.frag, self.link, self.link_stem, self.n_nodes, self.done)))
 
@@ -64,6 +67,9 @@ class BatchActions:
     stem: np.ndarray
     frag: np.ndarray
     frag_stem: np.ndarray
+
+    def take(self, rows: np.ndarray) -> BatchActions:
+        return BatchActions(*(a[rows] for a in (self.kind, self.node, self.stem, self.frag, self.frag_stem)))
 
 
 class FragmentEnv:

@@ -175,6 +175,27 @@ class PolicyOutput:
         chosen = chosen.index_put((inp.leaf_graph[hit],), self.backward[hit])
         return torch.where(torch.isfinite(norm), chosen - norm, torch.zeros_like(norm))
 
+    def all_log_probs(self) -> tuple[Tensor, Tensor]:
+        """log π of every legal action of every state, grouped by state (stop, first, then ADD rows in
+        open-stem order × T), and the state of each entry. The order depends only on the states, so two
+        evaluations of the same states (old and new parameters) align entry by entry."""
+        inp = self.inputs
+        device = self.stop.device
+        states = torch.arange(inp.n_states, device=device)
+        nonempty = ~inp.empty
+        parts = [self.stop[nonempty] - self.log_norm[nonempty]]
+        index = [states[nonempty]]
+        empty_states = states[inp.empty]
+        parts.append((self.first[inp.empty] - self.log_norm[inp.empty, None]).reshape(-1))
+        index.append(empty_states.repeat_interleave(self.first.shape[1]))
+        grow = inp.can_grow[inp.open_graph]
+        rows = self.add[grow] - self.log_norm[inp.open_graph[grow], None]
+        parts.append(rows.reshape(-1))
+        index.append(inp.open_graph[grow].repeat_interleave(self.add.shape[1]))
+        values, index = torch.cat(parts), torch.cat(index)
+        order = torch.sort(index, stable=True).indices
+        return values[order], index[order]
+
     def flat_probs(self) -> list[np.ndarray]:
         """Per state, π over its legal actions in the order of :func:`molgfn.chem.tree.forward_actions`."""
         inp = self.inputs
@@ -254,7 +275,8 @@ class FragmentPolicy(nn.Module):
     def log_z(self, beta: Tensor) -> Tensor:
         return self.log_z_head(self.conditioning(beta)).squeeze(-1)
 
-    def forward(self, batch: TreeBatch, beta: Tensor) -> PolicyOutput:
+    def encode(self, batch: TreeBatch, beta: Tensor):
+        """Node embeddings h, graph embeddings g = [mean-pool, conditioning] and the inputs."""
         device = beta.device
         inp = graph_inputs(self.env, batch, device)
         cond_raw = self.conditioning(beta)
@@ -267,8 +289,14 @@ class FragmentPolicy(nn.Module):
         for conv, norm in zip(self.convs, self.norms):
             h = h + conv(norm(h), inp.edge_index, e)
         pooled = global_mean_pool(h, inp.node_graph, size=inp.n_states) if h.shape[0] else cond * 0
-        g = torch.cat([pooled, cond], dim=1)
+        return inp, h, torch.cat([pooled, cond], dim=1), cond_raw, cond
 
+    def state_value(self, batch: TreeBatch, beta: Tensor) -> Tensor:
+        """The flow head alone: a critic V(s) when this network serves as a value network."""
+        return self.flow_head(self.encode(batch, beta)[2]).squeeze(-1)
+
+    def forward(self, batch: TreeBatch, beta: Tensor) -> PolicyOutput:
+        inp, h, g, cond_raw, cond = self.encode(batch, beta)
         stop = self.stop_head(g).squeeze(-1)
         first = self.first_head(cond)
         query = self.query_head(
@@ -286,7 +314,11 @@ class FragmentPolicy(nn.Module):
         grow = inp.can_grow[inp.open_graph]
         add_rows = torch.logsumexp(add, dim=1) if add.shape[0] else add.new_zeros(0)
         add_norm = segment_logsumexp(add_rows[grow], inp.open_graph[grow], inp.n_states)
-        log_norm = torch.where(inp.empty, torch.logsumexp(first, dim=1), torch.logaddexp(stop, add_norm))
+        # keep every branch finite: torch.where passes zero gradients to the unused branch, but an -inf there
+        # still turns second derivatives (TRPO's Fisher products) into NaN
+        has_add = torch.isfinite(add_norm)
+        with_add = torch.logaddexp(stop, torch.where(has_add, add_norm, torch.zeros_like(add_norm)))
+        log_norm = torch.where(inp.empty, torch.logsumexp(first, dim=1), torch.where(has_add, with_add, stop))
         n_positions = self.env.max_frags * self.env.max_stems
         backward = backward.squeeze(-1)
         return PolicyOutput(

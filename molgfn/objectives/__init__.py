@@ -2,6 +2,8 @@
 
 from molgfn.objectives.base import Objective
 from molgfn.objectives.db import DetailedBalance, ForwardLookingDB
+from molgfn.objectives.entppo import EntPPO
+from molgfn.objectives.rlgfn import RLGFN
 from molgfn.objectives.subtb import SubTrajectoryBalance
 from molgfn.objectives.tb import TrajectoryBalance
 
@@ -10,6 +12,8 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "db": DetailedBalance,
     "subtb": SubTrajectoryBalance,
     "fldb": ForwardLookingDB,
+    "rlgfn": RLGFN,
+    "entppo": EntPPO,
 }
 
 __all__ = [
