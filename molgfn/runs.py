@@ -435,6 +435,20 @@ class RunStore:
         current.setdefault("status", "unknown")
         return current
 
+    def request_stop(self) -> int:
+        """Ask a running training process to stop (SIGTERM: it finishes its step, checkpoints, exits as
+        ``stopped``); returns its pid. For the dashboard and scripts; the run must be running here."""
+        import signal
+
+        current = self.status()
+        if current["status"] != "running":
+            raise MolgfnError(f"run {self.id!r}: not running (status {current['status']})")
+        if current.get("host") not in (None, socket.gethostname()):
+            raise MolgfnError(f"run {self.id!r}: runs on host {current['host']}, not this one")
+        pid = int(current["pid"])
+        os.kill(pid, signal.SIGTERM)
+        return pid
+
     # -------------------------------------------------------------------------------------- checkpoints
     def checkpoints(self) -> list[tuple[int, Path]]:
         """Complete checkpoints as (step, path), oldest first."""

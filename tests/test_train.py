@@ -152,7 +152,7 @@ def test_sigterm_stops_with_a_resumable_checkpoint_and_steps_extends(tmp_path):
     )  # fmt: skip
     store = RunStore(runs / "term")
     wait_for_checkpoints(store.path, 1, proc, timeout=120)
-    proc.send_signal(signal.SIGTERM)
+    assert store.request_stop() == proc.pid  # SIGTERM, as the dashboard sends it
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     status = store.status()
@@ -168,6 +168,8 @@ def test_sigterm_stops_with_a_resumable_checkpoint_and_steps_extends(tmp_path):
     check_store(store, stopped_at + 4, 8)
     assert load_config(store.config_path).train.steps == stopped_at + 4
     assert store.status()["status"] == "finished"
+    with pytest.raises(MolgfnError, match="not running"):
+        store.request_stop()
 
 
 def test_gflownet_same_seed_and_stop_resume_reproduce_a_run(tmp_path):
