@@ -82,8 +82,11 @@ def _mine(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
     else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
+        try:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise MolgfnError(f"{args.out}: cannot write the vocabulary ({exc.strerror})") from None
     print(
         f"{report.molecules} unique molecules from {len(report.files)} files ({report.invalid} unparsable), "
         f"{report.fragments_seen} distinct fragments, {report.kept} kept"
@@ -110,6 +113,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.max_frags < 1:
+        raise MolgfnError("--max-frags must be at least 1")
     vocab = load_vocabulary(args.vocab)
     env = FragmentEnv(vocab, max_frags=args.max_frags)
     rng = np.random.default_rng(args.seed)

@@ -133,36 +133,54 @@ class FragmentEnv:
 
     # -- transitions -------------------------------------------------------------------------------------
     def step(self, batch: TreeBatch, actions: BatchActions) -> TreeBatch:
-        """Apply one forward action per row (in place) and return the batch."""
+        """Apply one forward action per row (in place) and return the batch.
+
+        Every row is checked before any is applied, so an illegal action (ValueError) leaves the batch as it was.
+        """
         kind = actions.kind
         stop = kind == STOP
         if np.any(stop & ~self.can_stop(batch)):
             raise ValueError("STOP on an empty or finished state")
-        batch.done[stop] = True
 
-        rows = np.nonzero(kind == FIRST)[0]
-        if len(rows):
-            if np.any(batch.n_nodes[rows] != 0):
+        first = np.nonzero(kind == FIRST)[0]
+        if len(first):
+            if np.any(batch.n_nodes[first] != 0) or np.any(batch.done[first]):
                 raise ValueError("FIRST on a non-empty state")
-            f = actions.frag[rows]
-            batch.frag[rows, 0] = f
-            batch.link[rows, 0] = self._new_link[f]
-            batch.n_nodes[rows] = 1
+            if np.any((actions.frag[first] < 0) | (actions.frag[first] >= self.n_frags)):
+                raise ValueError("FIRST with a fragment id outside the vocabulary")
 
-        rows = np.nonzero(kind == ADD)[0]
-        if len(rows):
-            u, su = actions.node[rows], actions.stem[rows]
-            f, sf = actions.frag[rows], actions.frag_stem[rows]
-            if np.any(batch.link[rows, u, su] != -1) or np.any(batch.n_nodes[rows] >= self.max_frags):
-                raise ValueError("ADD on a used stem or beyond the size bound")
-            if np.any(sf >= self.vocab.n_stems[f]):
+        add = np.nonzero(kind == ADD)[0]
+        if len(add):
+            u, su = actions.node[add], actions.stem[add]
+            f, sf = actions.frag[add], actions.frag_stem[add]
+            n = batch.n_nodes[add]
+            if np.any(batch.done[add]):
+                raise ValueError("ADD on a finished state")
+            if np.any(n >= self.max_frags):
+                raise ValueError("ADD beyond the size bound")
+            if np.any((f < 0) | (f >= self.n_frags)):
+                raise ValueError("ADD of a fragment id outside the vocabulary")
+            # range checks first: negative indices would otherwise wrap around silently
+            if np.any((u < 0) | (u >= n) | (su < 0) | (su >= self.max_stems)) or np.any(
+                batch.link[add, u, su] != -1
+            ):
+                raise ValueError("ADD on a used stem or one that does not exist")
+            if np.any((sf < 0) | (sf >= self.vocab.n_stems[f])):
                 raise ValueError("ADD by a stem the fragment does not have")
-            v = batch.n_nodes[rows]
-            batch.frag[rows, v] = f
-            batch.link[rows, v] = self._new_link[f]
-            batch.link[rows, u, su], batch.link_stem[rows, u, su] = v, sf
-            batch.link[rows, v, sf], batch.link_stem[rows, v, sf] = u, su
-            batch.n_nodes[rows] += 1
+
+        batch.done[stop] = True
+        if len(first):
+            f = actions.frag[first]
+            batch.frag[first, 0] = f
+            batch.link[first, 0] = self._new_link[f]
+            batch.n_nodes[first] = 1
+        if len(add):
+            v = batch.n_nodes[add]
+            batch.frag[add, v] = f
+            batch.link[add, v] = self._new_link[f]
+            batch.link[add, u, su], batch.link_stem[add, u, su] = v, sf
+            batch.link[add, v, sf], batch.link_stem[add, v, sf] = u, su
+            batch.n_nodes[add] += 1
         return batch
 
     def random_actions(self, batch: TreeBatch, rng: np.random.Generator) -> BatchActions:

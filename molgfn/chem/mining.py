@@ -68,7 +68,7 @@ def read_smiles(path: Path) -> list[tuple[int, str]]:
             if not out:
                 raise MolgfnError(f"{path}: no readable molecule in this SDF file")
             return out
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except UnicodeDecodeError:
         raise MolgfnError(f"{path}: not a text molecule file (cannot decode as UTF-8)") from None
     except OSError as exc:
@@ -105,7 +105,7 @@ def read_smiles(path: Path) -> list[tuple[int, str]]:
 def brics_fragments(smiles: str) -> set[str] | None:
     """Canonical SMILES (plain ``*`` stems, no stereo) of the BRICS leaf fragments; None if unparsable."""
     mol = Chem.MolFromSmiles(smiles)
-    if mol is None:
+    if mol is None or mol.GetNumAtoms() == 0:  # RDKit parses '' (an empty CSV cell) as an empty molecule
         return None
     broken = BRICS.BreakBRICSBonds(mol)
     out = set()
@@ -170,6 +170,11 @@ def mine_vocabulary(
             candidates.append((-n, smi))
     candidates.sort()
     kept = candidates[:top]
+    if not kept:
+        raise MolgfnError(
+            f"{', '.join(str(p) for p in files)}: no fragment with 1..{max_stems} stems and {min_atoms}..{max_atoms} "
+            f"heavy atoms in {len(unique)} unique molecules ({invalid} unparsable)"
+        )
     fragments = [make_fragment(smi, name=f"count={-n}") for n, smi in kept]
     header = [
         HEADER,

@@ -242,17 +242,26 @@ def assembly_smiles(tree: Tree, vocab: Vocabulary) -> str:
     return ".".join(vocab[f].template.format(*tok) for f, tok in zip(tree.frags, tokens))
 
 
+_UNSANITISED = Chem.SmilesParserParams()
+_UNSANITISED.sanitize = False
+_UNSANITISED.removeHs = False
+
+
 def assemble(tree: Tree, vocab: Vocabulary) -> Chem.Mol | None:
     """The molecule of a tree (open stems capped with hydrogen), sanitised; None for the empty tree."""
     if tree.n_nodes == 0:
         return None
-    mol = Chem.MolFromSmiles(assembly_smiles(tree, vocab))
+    # Parse unsanitised, join, then sanitise once while removing the [H] caps: sanitising the pieces and
+    # again the joined molecule took twice as long (benchmarks/env_bench.py) for the same result.
+    mol = Chem.MolFromSmiles(assembly_smiles(tree, vocab), _UNSANITISED)
     if mol is None:
         raise ValueError(f"fragments do not assemble into a valid molecule: {tree}")
     if tree.edges:
         mol = Chem.molzip(mol)
-        Chem.SanitizeMol(mol)
-    return mol
+    try:
+        return Chem.RemoveHs(mol)  # sanitises
+    except Chem.rdchem.MolSanitizeException as exc:
+        raise ValueError(f"fragments do not assemble into a valid molecule: {tree} ({exc})") from None
 
 
 def tree_smiles(tree: Tree, vocab: Vocabulary) -> str:

@@ -66,6 +66,10 @@ def _stem_group(mol: Chem.Mol, dummies: list[int]) -> tuple[tuple[int, ...], ...
     probe = probe.GetMol()
     probe.UpdatePropertyCache(strict=False)
     matches = probe.GetSubstructMatches(probe, uniquify=False, useChirality=False, maxMatches=1_000_000)
+    # Substructure matching compares elements and bonds but not hydrogen counts, so it would map the [nH]
+    # of an imidazole onto its other n; keep only matches that preserve each atom's hydrogens and charge.
+    invariant = [(a.GetTotalNumHs(), a.GetFormalCharge()) for a in mol.GetAtoms()]
+    matches = [m for m in matches if all(invariant[j] == invariant[i] for i, j in enumerate(m))]
     position = {atom: i for i, atom in enumerate(dummies)}
     perms = {tuple(position[match[d]] for d in dummies) for match in matches}
     return tuple(sorted(perms))
@@ -89,9 +93,9 @@ def make_fragment(smiles: str, name: str = "", where: str = "") -> Fragment:
     if mol is None:
         raise MolgfnError(f"{prefix}cannot parse fragment SMILES {smiles!r}")
     for atom in mol.GetAtoms():
+        atom.SetAtomMapNum(0)  # a label, not chemistry, on any atom
         if atom.GetAtomicNum() == 0:
             atom.SetIsotope(0)
-            atom.SetAtomMapNum(0)
     Chem.RemoveStereochemistry(mol)
     canonical = Chem.MolToSmiles(mol)
     mol = Chem.MolFromSmiles(canonical)
@@ -218,7 +222,7 @@ def load_vocabulary(path_or_name: str | Path) -> Vocabulary:
     """Load a vocabulary file, or a shipped one by name (``default``, ``tiny``)."""
     path = SHIPPED.get(str(path_or_name), Path(path_or_name))
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:
         raise MolgfnError(
             f"{path}: vocabulary file not found (shipped vocabularies: {', '.join(SHIPPED)})"
