@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "molgfn.proxy.cli",
     "molgfn.reward.cli",
     "molgfn.verify",
+    "molgfn.train_cli",
 ]
 
 

@@ -1,0 +1,528 @@
+"""The run store: one folder per run, read by the CLI and the dashboard while the trainer writes it.
+
+    runs/<run-id>/
+        config.toml        the full validated config (every field), the run's single source of truth
+        metrics.sqlite     SQLite in WAL mode: tables steps, molecules, meta (below)
+        checkpoints/       step_00000100.pt ... (the last two), written atomically
+        train.log          human-readable log: metric summaries, warnings, a failure's traceback
+        status.json        {"status": running|finished|failed|stopped|interrupted, "pid", "step", ...}
+
+SQLite schema (one row per training step; one row per sampled terminal molecule)::
+
+    steps(step INTEGER PRIMARY KEY, trajectories INTEGER, wall REAL, time REAL, <metric> REAL, ...)
+    molecules(id INTEGER PRIMARY KEY, step INTEGER, smiles TEXT, reward REAL, components TEXT)
+    meta(key TEXT PRIMARY KEY, value TEXT)
+
+``steps`` is wide: each metric is its own REAL column, added the first time it is written, so a reader
+plots any metric against ``trajectories`` (cumulative trajectories sampled) or ``wall`` (cumulative
+training seconds) with ``SELECT trajectories, loss FROM steps``. ``molecules.components`` is a JSON object
+``{component name: transformed value}``; :meth:`RunStore.read_molecules` expands it into columns.
+A step's metrics and molecules are written in one transaction, so a killed writer never leaves half a
+step; readers in other processes see whole steps only (WAL: readers never block the writer).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from molgfn.config import SAFE_NAME, Config, config_to_toml, load_config
+from molgfn.errors import MolgfnError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+STATUSES = ("running", "finished", "failed", "stopped", "interrupted")
+_FIXED_STEP_COLUMNS = ("step", "trajectories", "wall", "time")
+_MOLECULE_COLUMNS = ("id", "step", "smiles", "reward")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS steps (
+    step INTEGER PRIMARY KEY,
+    trajectories INTEGER NOT NULL,
+    wall REAL NOT NULL,
+    time REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS molecules (
+    id INTEGER PRIMARY KEY,
+    step INTEGER NOT NULL,
+    smiles TEXT NOT NULL,
+    reward REAL,
+    components TEXT
+);
+CREATE INDEX IF NOT EXISTS molecules_step ON molecules(step);
+CREATE INDEX IF NOT EXISTS molecules_reward ON molecules(reward);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id is a plain folder name: letters, digits, ``_``, ``.`` and ``-``; not ``.`` or ``..``."""
+    if not isinstance(run_id, str) or not SAFE_NAME.match(run_id) or set(run_id) == {"."}:
+        raise MolgfnError(
+            f"run id {run_id!r}: must use only letters, digits, '_', '.' and '-' (and not be '.' or '..')"
+        )
+    return run_id
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def pid_alive(pid: int | None, host: str | None = None) -> bool:
+    """Whether process ``pid`` exists (on this host; a run started elsewhere is assumed alive)."""
+    if host is not None and host != socket.gethostname():
+        return True
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie (exited, not yet reaped by its parent) counts as dead
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit; explicit BEGIN
+    conn.execute("PRAGMA busy_timeout = 30000")
+    return conn
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass
+class RunStore:
+    """One run folder. Create with :meth:`create`, open an existing one with :meth:`open`.
+
+    Writer methods (:meth:`write_step`, :meth:`truncate_after`, :meth:`set_status`) are used by the one
+    trainer process; reader methods (:meth:`read_steps`, :meth:`read_molecules`, :meth:`status`) open
+    their own short connection and are safe from any process while training runs."""
+
+    path: Path
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        self._conn: sqlite3.Connection | None = None
+        self._metric_columns: set[str] | None = None
+
+    # ---------------------------------------------------------------------------------------- locations
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.toml"
+
+    @property
+    def db_path(self) -> Path:
+        return self.path / "metrics.sqlite"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "train.log"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    # ------------------------------------------------------------------------------------ create / open
+    @classmethod
+    def create(cls, cfg: Config, run_id: str | None = None, runs_dir: str | Path | None = None) -> RunStore:
+        """Make ``<runs_dir>/<run_id>/`` (default id ``<run.name>-<UTC time>``) holding the config."""
+        runs_dir = Path(runs_dir if runs_dir is not None else cfg.run.runs_dir)
+        if run_id is None:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+            run_id = f"{cfg.run.name}-{stamp}"
+            suffix = 1
+            while (runs_dir / run_id).exists():
+                suffix += 1
+                run_id = f"{cfg.run.name}-{stamp}-{suffix}"
+        validate_run_id(run_id)
+        path = runs_dir / run_id
+        try:
+            runs_dir.mkdir(parents=True, exist_ok=True)
+            path.mkdir()
+        except FileExistsError:
+            raise MolgfnError(f"run {run_id!r}: {path} exists (resume it with --resume {run_id})") from None
+        except OSError as exc:
+            raise MolgfnError(f"run.runs_dir: cannot create {path} ({exc})") from None
+        (path / "checkpoints").mkdir()
+        store = cls(path)
+        store.write_config(cfg)
+        store._init_db()
+        store.set_meta("created", _now())
+        if cfg.base_dir is not None:
+            store.set_meta("config_dir", str(cfg.base_dir))
+        _atomic_write_text(store.status_path, json.dumps({"status": "created", "created": _now()}))
+        return store
+
+    @classmethod
+    def open(cls, path_or_id: str | Path, runs_dir: str | Path = "runs") -> RunStore:
+        """An existing run, by folder path or by id under ``runs_dir``; missing -> MolgfnError naming it."""
+        candidate = Path(path_or_id)
+        if candidate.is_dir() and (candidate / "config.toml").is_file():
+            return cls(candidate)
+        if len(candidate.parts) > 1 or candidate.is_absolute():  # a path, not an id
+            if candidate.is_dir():
+                raise MolgfnError(f"{candidate}: not a run folder (no config.toml)")
+            raise MolgfnError(f"{candidate}: run folder not found")
+        run_id = validate_run_id(str(path_or_id))
+        path = Path(runs_dir) / run_id
+        if not (path / "config.toml").is_file():
+            raise MolgfnError(f"run {run_id!r}: not found in {runs_dir} (no {path / 'config.toml'})")
+        return cls(path)
+
+    def write_config(self, cfg: Config) -> None:
+        _atomic_write_text(self.config_path, config_to_toml(cfg))
+
+    def config(self, *, check_files: bool = False) -> Config:
+        """The run's config (paths in it are absolute; files are checked only if asked)."""
+        cfg = load_config(self.config_path, check_files=False)
+        config_dir = self.meta().get("config_dir")
+        if config_dir:  # command plugins run in the original config's folder
+            from dataclasses import replace
+
+            cfg = replace(cfg, base_dir=Path(config_dir))
+        if check_files:
+            from molgfn.config import check_config_files
+
+            check_config_files(cfg, source=str(self.config_path))
+        return cfg
+
+    # ---------------------------------------------------------------------------------------- database
+    def _init_db(self) -> None:
+        conn = self.connection()
+        conn.executescript(_SCHEMA)
+
+    def connection(self) -> sqlite3.Connection:
+        """The writer's connection (WAL, synchronous=NORMAL), opened once."""
+        if self._conn is None:
+            conn = _connect(self.db_path)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.executescript(_SCHEMA)
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _columns(self, conn: sqlite3.Connection, table: str) -> list[str]:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+    def write_step(
+        self,
+        step: int,
+        trajectories: int,
+        wall: float,
+        metrics: Mapping[str, float],
+        smiles: Sequence[str] = (),
+        reward: Sequence[float] | np.ndarray = (),
+        components: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+    ) -> None:
+        """Record one step: its metrics row and its molecules, in one transaction."""
+        conn = self.connection()
+        if self._metric_columns is None:
+            self._metric_columns = set(self._columns(conn, "steps"))
+        names = [k for k in metrics if k not in _FIXED_STEP_COLUMNS]
+        values = [_to_float(metrics[k]) for k in names]
+        reward = np.asarray(reward, dtype=float).reshape(-1)
+        if len(reward) != len(smiles):
+            raise ValueError(f"step {step}: {len(smiles)} smiles but {len(reward)} rewards")
+        components = components or {}
+        comp_arrays = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in components.items()}
+        for k, v in comp_arrays.items():
+            if len(v) != len(smiles):
+                raise ValueError(f"step {step}: component {k!r} has {len(v)} values for {len(smiles)} smiles")
+        rows = [
+            (
+                step,
+                s,
+                _to_float(r),
+                json.dumps({k: _to_float(v[i]) for k, v in comp_arrays.items()}, allow_nan=False)
+                if comp_arrays
+                else None,
+            )
+            for i, (s, r) in enumerate(zip(smiles, reward))
+        ]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for name in names:
+                if name not in self._metric_columns:
+                    conn.execute(f"ALTER TABLE steps ADD COLUMN {_quote(name)} REAL")
+                    self._metric_columns.add(name)
+            columns = ", ".join(_quote(c) for c in (*_FIXED_STEP_COLUMNS, *names))
+            marks = ", ".join("?" * (len(_FIXED_STEP_COLUMNS) + len(names)))
+            conn.execute(
+                f"INSERT INTO steps ({columns}) VALUES ({marks})",
+                (int(step), int(trajectories), float(wall), time.time(), *values),
+            )
+            conn.executemany(
+                "INSERT INTO molecules (step, smiles, reward, components) VALUES (?, ?, ?, ?)", rows
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            self._metric_columns = None  # a rolled-back ALTER TABLE: re-read the columns next time
+            raise
+
+    def truncate_after(self, step: int) -> int:
+        """Delete every step and molecule row with step > ``step`` (before resuming from a checkpoint at
+        ``step``); returns the number of step rows removed."""
+        conn = self.connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            removed = conn.execute("DELETE FROM steps WHERE step > ?", (int(step),)).rowcount
+            conn.execute("DELETE FROM molecules WHERE step > ?", (int(step),))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return removed
+
+    def set_meta(self, key: str, value: Any) -> None:
+        text = value if isinstance(value, str) else json.dumps(value)
+        self.connection().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+
+    # ----------------------------------------------------------------------------------------- readers
+    def _reader(self) -> sqlite3.Connection:
+        if not self.db_path.is_file():
+            raise MolgfnError(f"run {self.id!r}: no metrics database ({self.db_path})")
+        return _connect(self.db_path)
+
+    def meta(self) -> dict[str, str]:
+        if not self.db_path.is_file():
+            return {}
+        conn = self._reader()
+        try:
+            return dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        finally:
+            conn.close()
+
+    def read_steps(self, columns: Sequence[str] | None = None, since_step: int | None = None) -> pd.DataFrame:
+        """The steps table (all metric columns, or ``columns``), ordered by step; from ``since_step`` on
+        (exclusive) if given, for incremental polling."""
+        import pandas as pd
+
+        conn = self._reader()
+        try:
+            select = "*" if columns is None else ", ".join(_quote(c) for c in ("step", *columns) if c)
+            where, params = ("WHERE step > ?", (int(since_step),)) if since_step is not None else ("", ())
+            return pd.read_sql_query(f"SELECT {select} FROM steps {where} ORDER BY step", conn, params=params)
+        finally:
+            conn.close()
+
+    def read_molecules(
+        self,
+        *,
+        min_step: int | None = None,
+        max_step: int | None = None,
+        top: int | None = None,
+        unique: bool = False,
+        expand_components: bool = True,
+    ) -> pd.DataFrame:
+        """Sampled molecules: columns step, smiles, reward and one column per reward component.
+
+        ``top``: the ``top`` highest rewards only; ``unique``: one row per SMILES (its first sample)."""
+        import pandas as pd
+
+        clauses, params = [], []
+        if min_step is not None:
+            clauses.append("step >= ?")
+            params.append(int(min_step))
+        if max_step is not None:
+            clauses.append("step <= ?")
+            params.append(int(max_step))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        table = f"(SELECT * FROM molecules {where})"
+        if unique:
+            table = f"(SELECT * FROM molecules WHERE id IN (SELECT MIN(id) FROM {table} GROUP BY smiles))"
+        query = f"SELECT step, smiles, reward, components FROM {table}"
+        query += " ORDER BY reward DESC, id" if top is not None else " ORDER BY id"
+        if top is not None:
+            query += f" LIMIT {int(top)}"
+        conn = self._reader()
+        try:
+            frame = pd.read_sql_query(query, conn, params=params)
+        finally:
+            conn.close()
+        if expand_components:
+            parsed = [json.loads(c) if c else {} for c in frame.pop("components")]
+            comps = (
+                pd.DataFrame.from_records(parsed, index=frame.index)
+                if parsed
+                else pd.DataFrame(index=frame.index)
+            )
+            comps.columns = [c if c not in frame.columns else f"component_{c}" for c in comps.columns]
+            frame = pd.concat([frame, comps], axis=1)
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        """Last step, trajectories and best reward, from the database (cheap aggregate queries)."""
+        if not self.db_path.is_file():
+            return {"step": 0, "trajectories": 0, "best_reward": None}
+        conn = self._reader()
+        try:
+            step, traj = conn.execute(
+                "SELECT step, trajectories FROM steps ORDER BY step DESC LIMIT 1"
+            ).fetchone() or (0, 0)
+            (best,) = conn.execute("SELECT MAX(reward) FROM molecules").fetchone()
+        finally:
+            conn.close()
+        return {"step": step, "trajectories": traj, "best_reward": best}
+
+    # ------------------------------------------------------------------------------------------- status
+    def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
+        """Update status.json (atomically), keeping earlier fields; adds pid, host and updated time."""
+        if status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
+        current = self._read_status_file()
+        current.update(fields)
+        current.update(status=status, updated=_now())
+        current.setdefault("pid", os.getpid())
+        current.setdefault("host", socket.gethostname())
+        _atomic_write_text(self.status_path, json.dumps(current, indent=1))
+        return current
+
+    def _read_status_file(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.status_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def status(self) -> dict[str, Any]:
+        """status.json, with ``status`` = ``interrupted`` when it says running but its process is gone."""
+        current = self._read_status_file()
+        if current.get("status") == "running" and not pid_alive(current.get("pid"), current.get("host")):
+            current["status"] = "interrupted"
+            current.setdefault("message", "the training process died (resume with molgfn train --resume)")
+        current.setdefault("status", "unknown")
+        return current
+
+    def request_stop(self) -> int:
+        """Ask a running training process to stop (SIGTERM: it finishes its step, checkpoints, exits as
+        ``stopped``); returns its pid. For the dashboard and scripts; the run must be running here."""
+        import signal
+
+        current = self.status()
+        if current["status"] != "running":
+            raise MolgfnError(f"run {self.id!r}: not running (status {current['status']})")
+        if current.get("host") not in (None, socket.gethostname()):
+            raise MolgfnError(f"run {self.id!r}: runs on host {current['host']}, not this one")
+        pid = int(current["pid"])
+        os.kill(pid, signal.SIGTERM)
+        return pid
+
+    # -------------------------------------------------------------------------------------- checkpoints
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """Complete checkpoints as (step, path), oldest first."""
+        found = []
+        for path in self.checkpoints_dir.glob("step_*.pt"):
+            try:
+                found.append((int(path.stem.split("_", 1)[1]), path))
+            except ValueError:
+                continue
+        return sorted(found)
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step_{step:08d}.pt"
+
+
+def _to_float(value: Any) -> float | None:
+    """A metric or reward as a float for SQLite; NaN and infinities are stored as NULL."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def list_runs(runs_dir: str | Path = "runs") -> pd.DataFrame:
+    """One row per run folder: id, status, step, steps, trajectories, best_reward, started, updated,
+    objective, path; newest first. A run whose status says running but whose process is dead shows
+    ``interrupted``."""
+    import pandas as pd
+
+    runs_dir = Path(runs_dir)
+    rows = []
+    if runs_dir.is_dir():
+        for path in sorted(runs_dir.iterdir()):
+            if not (path / "config.toml").is_file():
+                continue
+            store = RunStore(path)
+            status = store.status()
+            try:
+                cfg = load_config(store.config_path, check_files=False)
+                steps, objective = cfg.train.steps, cfg.objective.name
+            except MolgfnError:
+                steps, objective = None, None
+            try:
+                summary = store.summary()
+            except sqlite3.Error:
+                summary = {"step": None, "trajectories": None, "best_reward": None}
+            rows.append(
+                {
+                    "id": path.name,
+                    "status": status.get("status"),
+                    "step": summary["step"],
+                    "steps": steps,
+                    "trajectories": summary["trajectories"],
+                    "best_reward": summary["best_reward"],
+                    "objective": objective,
+                    "started": status.get("started", status.get("created")),
+                    "updated": status.get("updated"),
+                    "path": str(path),
+                }
+            )
+    columns = [
+        "id",
+        "status",
+        "step",
+        "steps",
+        "trajectories",
+        "best_reward",
+        "objective",
+        "started",
+        "updated",
+        "path",
+    ]
+    frame = pd.DataFrame(rows, columns=columns)
+    return frame.sort_values("started", ascending=False, na_position="last", kind="stable").reset_index(
+        drop=True
+    )

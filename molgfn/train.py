@@ -1,0 +1,457 @@
+"""The trainer shell: seeding, the step loop, the run store, checkpoints, resume and signals.
+
+The learning itself lives in an :class:`Algorithm` (the GFlowNet policy, sampler and objective, built by
+``molgfn.gflownet.build_algorithm(cfg)``); the trainer only drives it::
+
+    cfg = load_config("configs/tiny.toml")
+    store = RunStore.create(cfg)
+    Trainer.build(cfg, store).run()          # seeds, builds the algorithm, trains, checkpoints
+    Trainer.build(cfg2, store).run(resume=True)  # from the latest checkpoint
+
+Steps are numbered from 1: ``algorithm.train_step(k)`` performs the k-th update, the store's row ``step = k``
+holds its metrics, and a checkpoint "at step k" holds the state after it. Resuming from the checkpoint at
+step k deletes stored rows with step > k first, so no step is recorded twice.
+
+Reproducibility: :func:`seed_everything` seeds python, numpy and torch before the algorithm is built, and a
+checkpoint holds the three generators' states, so a CPU run with a fixed seed is reproduced exactly, with
+or without a stop and resume in the middle (provided the algorithm's own ``state_dict`` is complete).
+
+Signals: the first SIGINT or SIGTERM lets the current step finish, writes a checkpoint, sets the status to
+``stopped`` and returns normally; a second one exits at once (status ``interrupted``; resume from the last
+checkpoint).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from molgfn import __version__
+from molgfn.config import Config, config_to_toml
+from molgfn.errors import MolgfnError
+from molgfn.runs import RunStore
+
+DEFAULT_ALGORITHM = "molgfn.gflownet:build_algorithm"
+KEEP_CHECKPOINTS = 2
+CHECKPOINT_FORMAT = 1
+
+
+@dataclass
+class StepOutput:
+    """What one training step reports.
+
+    ``metrics``: loss, log_z, reward_mean, reward_max, sample_time (seconds spent sampling) and any
+    objective-specific diagnostics (floats; NaN is stored as NULL). ``smiles``: the terminal molecules
+    of the batch, ``reward`` their [0, 1] score, ``components`` the transformed reward components."""
+
+    metrics: dict[str, float]
+    n_trajectories: int
+    smiles: list[str] = field(default_factory=list)
+    reward: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Algorithm(Protocol):
+    """A trainable sampler: one call of :meth:`train_step` samples a batch and updates the model(s)."""
+
+    def train_step(self, step: int) -> StepOutput: ...
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue exactly: model(s), optimiser(s), schedulers, replay buffer and
+        any private random generator (plain python / numpy / torch objects)."""
+        ...
+
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+AlgorithmFactory = Callable[[Config], Algorithm]
+
+
+class TrainingFailed(MolgfnError):
+    """Training raised; the traceback is in the run's train.log and the status is ``failed``."""
+
+
+# ------------------------------------------------------------------------------------------ reproducibility
+
+
+def seed_everything(seed: int, device: str = "cpu", threads: int | None = None) -> None:
+    """Seed python, numpy and torch; ask torch for deterministic kernels (warn-only where none exists)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if device == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - code that uses the global generator
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),  # noqa: NPY002
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])  # noqa: NPY002
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def load_factory(spec: str) -> AlgorithmFactory:
+    """``"package.module:function"`` -> the function building an :class:`Algorithm` from a Config."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise MolgfnError(f"--algorithm {spec}: expected MODULE:FUNCTION, e.g. {DEFAULT_ALGORITHM}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and module_name.startswith(exc.name):
+            raise MolgfnError(f"--algorithm {spec}: cannot import module {module_name!r} ({exc})") from None
+        raise
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise MolgfnError(f"--algorithm {spec}: module {module_name!r} has no function {attr!r}")
+    return factory
+
+
+def build_seeded(cfg: Config, factory: AlgorithmFactory | str = DEFAULT_ALGORITHM) -> Algorithm:
+    """Check the device, seed python/numpy/torch from ``run.seed``, then ``factory(cfg)``: the same
+    config and seed give the same initial model."""
+    if cfg.run.device == "cuda" and not torch.cuda.is_available():
+        raise MolgfnError("run.device: 'cuda' requested but torch finds no CUDA device (use 'cpu')")
+    if isinstance(factory, str):
+        factory = load_factory(factory)
+    seed_everything(cfg.run.seed, cfg.run.device, cfg.run.threads)
+    return factory(cfg)
+
+
+# -------------------------------------------------------------------------------------------- checkpoints
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(store: RunStore, state: dict[str, Any], step: int, keep: int = KEEP_CHECKPOINTS) -> Path:
+    """Write ``state`` as the checkpoint of ``step``: temporary file, fsync, atomic rename; keep the last
+    ``keep`` checkpoints. A kill at any moment leaves the previous checkpoints intact."""
+    target = store.checkpoint_path(step)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    _fsync_dir(store.checkpoints_dir)
+    for old_step, old in store.checkpoints()[:-keep]:
+        if old_step != step:
+            old.unlink(missing_ok=True)
+    for stale in store.checkpoints_dir.glob(".*.tmp"):  # left by a writer killed mid-write
+        if stale != tmp:
+            stale.unlink(missing_ok=True)
+    return target
+
+
+def load_latest_checkpoint(store: RunStore, log: logging.Logger | None = None) -> dict[str, Any] | None:
+    """The newest readable checkpoint (an unreadable one is skipped with a warning), or None."""
+    for step, path in reversed(store.checkpoints()):
+        try:
+            # our own files; they hold numpy RNG states and arbitrary replay-buffer objects
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file: fall back to the previous one
+            if log is not None:
+                log.warning("checkpoint %s unreadable (%s); trying the previous one", path.name, exc)
+            continue
+        if state.get("step") != step:
+            if log is not None:
+                log.warning("checkpoint %s holds step %s; skipped", path.name, state.get("step"))
+            continue
+        return state
+    return None
+
+
+# ------------------------------------------------------------------------------------------------ trainer
+
+
+class _StopRequest:
+    """SIGINT/SIGTERM: the first asks the loop to stop after the current step; the second exits now."""
+
+    def __init__(self, store: RunStore, log: logging.Logger) -> None:
+        self.signum: int | None = None
+        self.store = store
+        self.log = log
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _StopRequest:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        name = signal.Signals(signum).name
+        if self.signum is None:
+            self.signum = signum
+            self.log.warning("%s received: stopping after this step (send again to exit at once)", name)
+            return
+        self.log.warning("second %s: exiting at once; resume from the last checkpoint", name)
+        for handler in self.log.handlers:
+            handler.flush()
+        try:
+            self.store.set_status("interrupted", message=f"second {name}: exited without a final checkpoint")
+        finally:
+            os._exit(128 + signum)
+
+
+class Trainer:
+    """Drives an :class:`Algorithm` for ``cfg.train.steps`` steps, recording into a :class:`RunStore`."""
+
+    def __init__(
+        self, cfg: Config, store: RunStore, algorithm: Algorithm, *, progress: bool | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.algorithm = algorithm
+        self.progress = progress  # None: a progress bar when stderr is a terminal
+        self.step = 0
+        self.trajectories = 0
+        self.wall = 0.0  # training seconds, summed over resumes
+        self.log = logging.getLogger(f"molgfn.train.{store.id}")
+
+    @classmethod
+    def build(
+        cls,
+        cfg: Config,
+        store: RunStore,
+        factory: AlgorithmFactory | str | None = None,
+        *,
+        progress: bool | None = None,
+    ) -> Trainer:
+        """Seed everything, then build the algorithm with ``factory(cfg)`` (default: molgfn.gflownet)."""
+        spec = factory if factory is not None else DEFAULT_ALGORITHM
+        algorithm = build_seeded(cfg, spec)
+        if isinstance(spec, str):
+            store.set_meta("algorithm", spec)
+        return cls(cfg, store, algorithm, progress=progress)
+
+    # ------------------------------------------------------------------------------------------- state
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": __version__,
+            "step": self.step,
+            "trajectories": self.trajectories,
+            "wall": self.wall,
+            "algorithm": self.algorithm.state_dict(),
+            "rng": rng_state(),
+            "config": config_to_toml(self.cfg),
+        }
+
+    def checkpoint(self) -> Path:
+        path = save_checkpoint(self.store, self.state(), self.step)
+        self.log.info("checkpoint %s", path.name)
+        return path
+
+    def restore(self) -> bool:
+        """Load the latest checkpoint (algorithm, RNGs, counters); False when there is none."""
+        state = load_latest_checkpoint(self.store, self.log)
+        if state is None:
+            return False
+        self.algorithm.load_state_dict(state["algorithm"])
+        set_rng_state(state["rng"])
+        self.step = int(state["step"])
+        self.trajectories = int(state["trajectories"])
+        self.wall = float(state["wall"])
+        return True
+
+    # --------------------------------------------------------------------------------------------- run
+    def run(self, *, resume: bool = False) -> str:
+        """Train to ``cfg.train.steps``; returns the final status (``finished`` or ``stopped``).
+
+        Raises :class:`TrainingFailed` (status ``failed``, traceback in train.log) if a step raises."""
+        handler = logging.FileHandler(self.store.log_path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+        self.log.addHandler(handler)
+        self.log.setLevel(logging.INFO)
+        self.log.propagate = False
+        try:
+            return self._run(resume)
+        finally:
+            self.log.removeHandler(handler)
+            handler.close()
+            self.store.close()
+
+    def _run(self, resume: bool) -> str:
+        cfg, store = self.cfg, self.store
+        steps = cfg.train.steps
+        previous = store.status()
+        if resume:
+            if self.restore():
+                self.log.info(
+                    "resumed from the checkpoint at step %d (%d trajectories)", self.step, self.trajectories
+                )
+            else:
+                self.log.info("no checkpoint to resume from: starting from step 0")
+        removed = store.truncate_after(self.step)
+        if removed:
+            self.log.info(
+                "removed %d stored steps after step %d (recorded after the checkpoint)", removed, self.step
+            )
+        started = previous.get("started") if resume else None
+        store.set_status(
+            "running",
+            pid=os.getpid(),
+            step=self.step,
+            steps=steps,
+            trajectories=self.trajectories,
+            started=started or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            message=None,
+        )
+        self.log.info(
+            "%s run %s: objective %s, steps %d -> %d, seed %d, pid %d",
+            "resuming" if resume else "starting",
+            store.id,
+            cfg.objective.name,
+            self.step,
+            steps,
+            cfg.run.seed,
+            os.getpid(),
+        )
+        if self.step >= steps:
+            self.log.info("nothing to do: step %d >= train.steps %d", self.step, steps)
+            store.set_status("finished", step=self.step, trajectories=self.trajectories)
+            return "finished"
+
+        from tqdm.auto import tqdm
+
+        show = sys.stderr.isatty() if self.progress is None else self.progress
+        bar = tqdm(
+            total=steps, initial=self.step, unit="step", disable=not show, dynamic_ncols=True, file=sys.stderr
+        )
+        last_checkpoint = in_step = self.step
+        last_status = time.monotonic()
+        try:
+            with _StopRequest(store, self.log) as stop:
+                while self.step < steps:
+                    step = in_step = self.step + 1
+                    start = time.perf_counter()
+                    out = self.algorithm.train_step(step)
+                    metrics = self._step_metrics(out, step, time.perf_counter() - start)
+                    self.step = step
+                    self.trajectories += int(out.n_trajectories)
+                    self.wall += time.perf_counter() - start
+                    store.write_step(
+                        step,
+                        self.trajectories,
+                        self.wall,
+                        metrics,
+                        out.smiles,
+                        out.reward,
+                        getattr(out, "components", None),
+                    )
+                    bar.update(1)
+                    bar.set_postfix(
+                        traj_s=f"{metrics['traj_per_s']:.1f}",
+                        reward=f"{metrics.get('reward_mean', math.nan):.3f}",
+                    )
+                    if step % cfg.train.metrics_every == 0 or step == steps:
+                        self.log.info(_format_metrics(step, steps, self.trajectories, metrics))
+                    stopping = stop.signum  # read once: a signal arriving later is handled next step
+                    if step % cfg.train.checkpoint_every == 0 or step == steps or stopping is not None:
+                        self.checkpoint()
+                        last_checkpoint = step
+                    if stopping is not None:
+                        name = signal.Signals(stopping).name
+                        store.set_status(
+                            "stopped",
+                            step=step,
+                            trajectories=self.trajectories,
+                            message=f"stopped by {name} at step {step}",
+                        )
+                        self.log.info(
+                            "stopped by %s at step %d; resume with --resume %s", name, step, store.id
+                        )
+                        return "stopped"
+                    now = time.monotonic()
+                    if now - last_status > 2.0 or last_checkpoint == step:
+                        store.set_status("running", step=step, trajectories=self.trajectories)
+                        last_status = now
+        except Exception as exc:  # the algorithm, the store or a checkpoint: the run failed
+            self._fail(exc, in_step)
+            raise TrainingFailed(
+                f"training failed at step {in_step}: {type(exc).__name__}: {exc} (traceback in {store.log_path})"
+            ) from exc
+        finally:
+            bar.close()
+        store.set_status("finished", step=self.step, trajectories=self.trajectories, message=None)
+        self.log.info("finished: %d steps, %d trajectories, %.1f s", self.step, self.trajectories, self.wall)
+        return "finished"
+
+    def _step_metrics(self, out: StepOutput, step: int, seconds: float) -> dict[str, float]:
+        missing = [a for a in ("metrics", "n_trajectories", "smiles", "reward") if not hasattr(out, a)]
+        if missing:  # any object with StepOutput's fields will do
+            raise TypeError(
+                f"train_step must return a StepOutput, got {type(out).__name__} without {missing}"
+            )
+        metrics = {k: float(v) for k, v in out.metrics.items()}
+        loss = metrics.get("loss")
+        if loss is not None and not math.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss} at step {step}")
+        reward = np.asarray(out.reward, dtype=float)
+        if len(reward):
+            metrics.setdefault("reward_mean", float(np.nanmean(reward)))
+            metrics.setdefault("reward_max", float(np.nanmax(reward)))
+        metrics["step_time"] = seconds
+        metrics["traj_per_s"] = out.n_trajectories / seconds if seconds > 0 else math.nan
+        return metrics
+
+    def _fail(self, exc: BaseException, step: int) -> None:
+        self.log.error("step %d failed:\n%s", step, "".join(traceback.format_exception(exc)))
+        self.store.set_status(
+            "failed", step=self.step, trajectories=self.trajectories, message=f"{type(exc).__name__}: {exc}"
+        )
+
+
+def _format_metrics(step: int, steps: int, trajectories: int, metrics: dict[str, float]) -> str:
+    first = ["loss", "log_z", "reward_mean", "reward_max", "traj_per_s"]
+    names = [k for k in first if k in metrics] + sorted(k for k in metrics if k not in first)
+    parts = [f"step {step}/{steps}", f"traj {trajectories}"] + [f"{k} {metrics[k]:.4g}" for k in names]
+    return " | ".join(parts)
