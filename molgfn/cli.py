@@ -19,7 +19,7 @@ COMMAND_MODULES = [
     "molgfn.chem.cli",
     "molgfn.proxy.cli",
     "molgfn.reward.cli",
-    "molgfn.verify",
+    "molgfn.verify_cli",
     "molgfn.train_cli",
 ]
 

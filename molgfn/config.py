@@ -73,7 +73,9 @@ class ModelSection:
     layers: int = _f(4, "number of message-passing layers", ge=1)
     layer: str = _f("gine", "message-passing layer type", choices=("gine", "gat", "transformer"))
     beta_embedding: int = _f(32, "bins of the thermometer encoding of the inverse temperature beta", ge=1)
-    learned_backward: bool = _f(False, "learn the backward policy P_B (else uniform over distinct parents)")
+    learned_backward: bool = _f(
+        False, "learn the backward policy P_B (else uniform over leaves, with the symmetry correction)"
+    )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,7 @@ from molgfn.nn.policy import FragmentPolicy
 from molgfn.objectives import OBJECTIVES, RLGFN, EntPPO
 from molgfn.objectives.subtb import SubTrajectoryBalance
 from molgfn.sample import Sampler, ScoreFn, concat_trajectories
-
-
-@dataclass
-class StepResult:
-    """What one training step reports (the trainer's ``StepOutput`` protocol)."""
-
-    metrics: dict[str, float]
-    n_trajectories: int
-    smiles: list[str]
-    reward: np.ndarray
-    components: dict[str, np.ndarray] = field(default_factory=dict)
+from molgfn.train import StepOutput
 
 
 def hashed_score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -107,7 +96,7 @@ class GFlowNet:
         lo, hi = self.cfg.train.beta_min, self.cfg.train.beta_max
         return np.full(n, lo) if hi <= lo else self.rng.uniform(lo, hi, size=n)
 
-    def train_step(self, step: int) -> StepResult:
+    def train_step(self, step: int) -> StepOutput:
         cfg = self.cfg.train
         n_replay = int(round(cfg.batch_size * cfg.replay_fraction)) if cfg.replay_size and self.replay else 0
         n_replay = min(n_replay, len(self.replay))
@@ -142,7 +131,7 @@ class GFlowNet:
             "sample_time": fresh.sample_time,
             "lr": self.optimizer.param_groups[0]["lr"],
         }
-        return StepResult(metrics, fresh.n, fresh.smiles, fresh.score, fresh.components)
+        return StepOutput(metrics, fresh.n, fresh.smiles, fresh.score, fresh.components)
 
     def _update_replay(self, trajs) -> None:
         size = self.cfg.train.replay_size

@@ -111,7 +111,9 @@ def _top_k(best: dict[str, float], k: int) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
-def modes(smiles: Sequence[str], reward: Sequence[float], threshold: float, max_similarity: float = 0.7) -> list[str]:
+def modes(
+    smiles: Sequence[str], reward: Sequence[float], threshold: float, max_similarity: float = 0.7
+) -> list[str]:
     """Greedy modes: descending reward, reward ≥ threshold, Tanimoto < max_similarity to every mode so far."""
     return _modes(_best_reward(canonical(smiles), reward), threshold, max_similarity)
 

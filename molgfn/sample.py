@@ -257,7 +257,9 @@ class Sampler:
         self.policy.train(was_training)
         return self.from_sequences([actions_from_removal(t, r) for t, r in zip(trees, removal)], beta)
 
-    def from_sequences(self, sequences: list[list[First | Add]], beta: np.ndarray, score: bool = True) -> Trajectories:
+    def from_sequences(
+        self, sequences: list[list[First | Add]], beta: np.ndarray, score: bool = True
+    ) -> Trajectories:
         """Trajectories that follow given forward action sequences, each ending with STOP (``score=False``
         skips the reward, leaving zeros)."""
         env = self.env
