@@ -116,6 +116,9 @@ class TrainSection:
     replay_fraction: float = _f(0.0, "fraction of each batch drawn from the replay buffer", ge=0.0, le=1.0)
     checkpoint_every: int = _f(100, "steps between checkpoints (one is always written at the end)", ge=1)
     metrics_every: int = _f(50, "steps between printed metric summaries in train.log", ge=1)
+    mode_threshold: float = _f(
+        0.7, "reward score from which a molecule counts as a mode (number-of-modes metric)", ge=0.0, le=1.0
+    )
 
 
 SECTIONS: dict[str, type] = {

@@ -17,6 +17,7 @@ import torch
 from molgfn.chem.env import FragmentEnv
 from molgfn.chem.vocab import load_vocabulary
 from molgfn.errors import MolgfnError
+from molgfn.metrics import DiscoveryTracker
 from molgfn.nn.policy import FragmentPolicy
 from molgfn.objectives import OBJECTIVES, RLGFN, EntPPO
 from molgfn.objectives.subtb import SubTrajectoryBalance
@@ -91,6 +92,7 @@ class GFlowNet:
         )
         self.replay: list[tuple[float, str, Any]] = []  # (score, smiles, tree), best first
         self.trajectories_seen = 0
+        self.tracker = DiscoveryTracker(threshold=cfg.train.mode_threshold)
 
     def draw_beta(self, n: int) -> np.ndarray:
         lo, hi = self.cfg.train.beta_min, self.cfg.train.beta_max
@@ -121,7 +123,11 @@ class GFlowNet:
         self.scheduler.step()
         self._update_replay(fresh)
         self.trajectories_seen += fresh.n
+        self.tracker.update(fresh.smiles, fresh.score)
         metrics = {
+            "modes": float(self.tracker.modes),
+            "unique_total": float(self.tracker.unique),
+            "top100_reward": self.tracker.top_k(100),
             **info,
             "reward_mean": float(np.mean(fresh.score)),
             "reward_max": float(np.max(fresh.score)),
@@ -131,6 +137,8 @@ class GFlowNet:
             "sample_time": fresh.sample_time,
             "lr": self.optimizer.param_groups[0]["lr"],
         }
+        if (step + 1) % self.cfg.train.metrics_every == 0:
+            metrics["intdiv_top1000"] = self.tracker.diversity_of_top(1000)
         return StepOutput(metrics, fresh.n, fresh.smiles, fresh.score, fresh.components)
 
     def _update_replay(self, trajs) -> None:
@@ -155,6 +163,7 @@ class GFlowNet:
             "replay": [(s, smi, (tree.frags, tree.edges)) for s, smi, tree in self.replay],
             "rng": self.rng.bit_generator.state,
             "trajectories_seen": self.trajectories_seen,
+            "tracker": self.tracker.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -169,6 +178,7 @@ class GFlowNet:
         ]
         self.rng.bit_generator.state = state["rng"]
         self.trajectories_seen = state["trajectories_seen"]
+        self.tracker.load_state_dict(state["tracker"])
 
     # -- model likelihood ---------------------------------------------------------------------------------------
     @torch.no_grad()

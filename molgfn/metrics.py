@@ -203,3 +203,67 @@ def set_metrics(
     for k in top_ks:
         out[f"top{k}_reward"] = _top_k(best, k)
     return out
+
+
+class DiscoveryTracker:
+    """Running statistics of every molecule sampled so far, for curves against trajectories sampled.
+
+    ``modes`` counts, in order of discovery, molecules with reward ≥ ``threshold`` whose Tanimoto similarity
+    (Morgan radius 2, 2048 bits) to every earlier mode is below ``max_similarity`` — the "number of modes
+    found" of the GFlowNet literature (Bengio et al. 2021). ``top_k`` and ``diversity_of_top`` look at the
+    best reward seen per unique molecule.
+    """
+
+    def __init__(self, threshold: float = 0.7, max_similarity: float = 0.7):
+        self.threshold = threshold
+        self.max_similarity = max_similarity
+        self.best: dict[str, float] = {}
+        self.mode_fps: list = []
+        self.trajectories = 0
+
+    def update(self, smiles: Sequence[str], reward: Sequence[float]) -> None:
+        self.trajectories += len(smiles)
+        for s, r in zip(smiles, reward):
+            r = float(r)
+            new = s not in self.best
+            if new or r > self.best[s]:
+                self.best[s] = r
+            if new and r >= self.threshold and s:
+                mol = Chem.MolFromSmiles(s)
+                if mol is None:
+                    continue
+                fp = _MODE_FP.GetFingerprint(mol)
+                if (
+                    not self.mode_fps
+                    or max(DataStructs.BulkTanimotoSimilarity(fp, self.mode_fps)) < self.max_similarity
+                ):
+                    self.mode_fps.append(fp)
+
+    @property
+    def modes(self) -> int:
+        return len(self.mode_fps)
+
+    @property
+    def unique(self) -> int:
+        return len(self.best)
+
+    def top_k(self, k: int) -> float:
+        return _top_k(self.best, k)
+
+    def diversity_of_top(self, k: int = 1000) -> float:
+        """MOSES IntDiv_1 of the k best unique molecules so far."""
+        top = sorted(self.best, key=lambda s: -self.best[s])[:k]
+        mols = [m for m in (Chem.MolFromSmiles(s) for s in top) if m is not None]
+        return internal_diversities(fingerprint_matrix(mols), (1,))[1]
+
+    def state_dict(self) -> dict:
+        return {
+            "best": dict(self.best),
+            "trajectories": self.trajectories,
+            "modes": [DataStructs.BitVectToText(fp) for fp in self.mode_fps],
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = dict(state["best"])
+        self.trajectories = state["trajectories"]
+        self.mode_fps = [DataStructs.CreateFromBitString(t) for t in state["modes"]]

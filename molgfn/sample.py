@@ -122,7 +122,10 @@ class Sampler:
         epsilon: float = 0.0,
         state_rewards: bool = False,
         generator: torch.Generator | None = None,
+        score: bool = True,
     ) -> Trajectories:
+        """Roll out ``len(beta)`` trajectories; ``score=False`` skips the reward (generation scores once,
+        after de-duplication and filtering), leaving zeros."""
         start = time.perf_counter()
         env, b = self.env, len(beta)
         batch = env.empty(b)
@@ -182,8 +185,11 @@ class Sampler:
         lengths = np.bincount(traj, minlength=b)
         trees = batch.trees()
         smiles = [tree_smiles(tr, env.vocab) for tr in trees]
-        score, components = self.score_fn(smiles)
-        log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
+        if score:
+            scores, components = self.score_fn(smiles)
+            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
+        else:
+            scores, components, log_w = np.zeros(b), {}, np.zeros(b)
         result = Trajectories(
             states=states,
             actions=actions,
@@ -194,9 +200,9 @@ class Sampler:
             beta=np.asarray(beta, dtype=np.float64),
             trees=trees,
             smiles=smiles,
-            score=score,
+            score=scores,
             components=components,
-            log_reward=self.log_reward(score, beta) + log_w,
+            log_reward=self.log_reward(scores, beta) + log_w,
             log_w=log_w,
             log_pf_sample=np.concatenate(rows_logp)[order],
         )
