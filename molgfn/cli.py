@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "molgfn.reward.cli",
     "molgfn.verify_cli",
     "molgfn.train_cli",
+    "molgfn.app_cli",
 ]
 
 

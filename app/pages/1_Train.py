@@ -1,0 +1,298 @@
+"""Train: a form for a new run (validated by the package's config rules), launched in the background;
+live progress, stop, and the error log of failed runs."""
+
+import streamlit as st
+
+from molgfn import app_ui
+from molgfn.config import OBJECTIVES, field_help
+from molgfn.dashboard import (
+    component_name,
+    config_template,
+    format_duration,
+    launch_log_path,
+    list_proxies,
+    list_targets,
+    reward_components,
+    run_progress,
+    save_upload,
+    set_field,
+    start_proxy_training,
+    submit_run,
+    tail,
+    validate_form,
+)
+from molgfn.errors import MolgfnError
+from molgfn.runs import RunStore
+
+cfg = app_ui.page_setup("Train")
+HELP = field_help()
+
+st.title("Train a generator")
+st.caption(
+    "A run trains a GFlowNet in a background process: it goes on if you close this page or stop the "
+    "dashboard. Fields are checked by the same rules as `molgfn train` config files."
+)
+
+TARGETS = {
+    "none": "No target: drug-likeness only (QED, size…)",
+    "table": "A shipped assay table (trains a proxy first)",
+    "proxy": "An existing proxy file",
+    "upload": "Upload an assay table (trains a proxy first)",
+}
+
+left, right = st.columns([3, 2], gap="large")
+errors: dict[str, str] = st.session_state.get("train_errors", {})
+
+
+def field_error(name: str) -> None:
+    """The validation message of a field, right under it."""
+    if name in errors:
+        st.error(errors[name], icon="⚠️")
+
+
+with left:
+    template = st.selectbox(
+        "Starting point",
+        ["tiny", "default"],
+        help="tiny: 4 fragments, trains in seconds (for trying things out); default: the shipped 100-fragment vocabulary",
+        key="template",
+    )
+    data = config_template(template)
+    fields: dict = {}
+
+    fields["run.name"] = st.text_input(
+        "Run name", value=str(data["run"]["name"]), help=HELP["run.name"], key="run_name"
+    )
+    field_error("run.name")
+
+    target = st.radio("Target", list(TARGETS), format_func=TARGETS.get, key="target")
+    proxy_path = None
+    table_path = None
+    units = None
+    if target == "table":
+        targets = list_targets()
+        table_path = st.selectbox("Assay table", targets, format_func=lambda p: p.stem, key="target_table")
+        st.caption(
+            "A proxy (activity model) is trained on it first (minutes); the run waits in the queue meanwhile."
+        )
+    elif target == "proxy":
+        proxies = list_proxies(cfg.runs_dir)
+        if proxies:
+            proxy_path = st.selectbox("Proxy file", proxies, format_func=lambda p: p.name, key="proxy_file")
+        else:
+            st.warning("No proxy files found (models/*.pt or proxies trained here).")
+    elif target == "upload":
+        upload = st.file_uploader(
+            f"Assay table (CSV, TSV or SDF; at most {cfg.max_upload_mb:g} MB)",
+            type=["csv", "tsv", "txt", "sdf"],
+            key="upload",
+        )
+        units = st.selectbox("Label units", ["auto", "p", "nM", "uM", "mM", "M"], key="units")
+        if upload is not None and upload.size > cfg.max_upload_bytes:
+            st.error(
+                f"{upload.name}: {upload.size / 1e6:.1f} MB is over the upload limit of {cfg.max_upload_mb:g} MB."
+            )
+
+    components = [c for c in reward_components(data) if c.get("kind") != "proxy"]
+    if target == "proxy" and proxy_path is not None:
+        components.insert(
+            0,
+            {
+                "name": "activity",
+                "kind": "proxy",
+                "path": str(proxy_path),
+                "weight": 1.0,
+                "transform": {"kind": "sigmoid", "low": 5.0, "high": 9.0, "k": 0.5},
+            },
+        )
+    if target in ("table", "upload"):
+        components.insert(
+            0,
+            {
+                "name": "activity",
+                "kind": "proxy",
+                "path": "(proxy being trained)",
+                "weight": 1.0,
+                "transform": {"kind": "sigmoid", "low": 5.0, "high": 9.0, "k": 0.5},
+            },
+        )
+    data["reward"]["components"] = components
+
+    fields["objective.name"] = st.selectbox(
+        "Objective",
+        OBJECTIVES,
+        index=OBJECTIVES.index(data.get("objective", {}).get("name", "tb")),
+        help=HELP["objective.name"],
+        key="objective",
+    )
+    c1, c2 = st.columns(2)
+    with c1:
+        fields["train.steps"] = st.number_input(
+            "Steps", value=int(data["train"]["steps"]), step=10, help=HELP["train.steps"], key="steps"
+        )
+        field_error("train.steps")
+    with c2:
+        fields["train.batch_size"] = st.number_input(
+            "Batch size",
+            value=int(data["train"]["batch_size"]),
+            step=1,
+            help=HELP["train.batch_size"],
+            key="batch_size",
+        )
+        field_error("train.batch_size")
+    c1, c2 = st.columns(2)
+    with c1:
+        fields["train.beta_min"] = st.number_input(
+            "β min",
+            value=float(data["train"]["beta_min"]),
+            step=1.0,
+            help=HELP["train.beta_min"],
+            key="beta_min",
+        )
+        field_error("train.beta_min")
+    with c2:
+        fields["train.beta_max"] = st.number_input(
+            "β max",
+            value=float(data["train"]["beta_max"]),
+            step=1.0,
+            help=HELP["train.beta_max"],
+            key="beta_max",
+        )
+        field_error("train.beta_max")
+    c1, c2 = st.columns(2)
+    with c1:
+        fields["env.max_frags"] = st.number_input(
+            "Max fragments",
+            value=int(data["env"]["max_frags"]),
+            step=1,
+            help=HELP["env.max_frags"],
+            key="max_frags",
+        )
+        field_error("env.max_frags")
+    with c2:
+        fields["run.seed"] = st.number_input(
+            "Seed", value=int(data["run"].get("seed", 0)), step=1, help=HELP["run.seed"], key="seed"
+        )
+        field_error("run.seed")
+
+    st.markdown("**Reward weights** (0: computed and shown, not used)")
+    cols = st.columns(max(1, len(components)))
+    for i, component in enumerate(components):
+        name = f"reward.components[{i}].weight"
+        with cols[i]:
+            fields[name] = st.number_input(
+                component_name(component),
+                value=float(component.get("weight", 1.0)),
+                step=0.1,
+                key=f"weight_{component_name(component)}",
+            )
+            field_error(name)
+    field_error("")
+
+    for dotted, value in fields.items():
+        if not dotted.startswith("reward."):
+            set_field(data, dotted, value)
+    for i, component in enumerate(components):
+        component["weight"] = fields[f"reward.components[{i}].weight"]
+
+    launch = st.button("Launch", type="primary", key="launch")
+
+if launch:
+    pending_proxy = target in ("table", "upload")
+    errors = {}
+    data_path = table_path
+    if target == "upload":
+        upload = st.session_state.get("upload")
+        if upload is None:
+            errors["upload"] = "choose a table to upload"
+        else:
+            try:
+                data_path = save_upload(upload.name, upload.getvalue(), cfg.runs_dir, cfg.max_upload_bytes)
+            except MolgfnError as exc:
+                errors["upload"] = str(exc)
+    if target == "proxy" and proxy_path is None:
+        errors["proxy"] = "no proxy file to use"
+    run_cfg = None
+    if not errors:
+        run_cfg, errors = validate_form(data, fields, check_files=not pending_proxy)
+    st.session_state["train_errors"] = errors
+    if run_cfg is not None and not errors:
+        try:
+            requires = requires_pid = None
+            if pending_proxy:
+                requires, requires_pid = start_proxy_training(
+                    data_path, cfg.runs_dir, units=None if units in (None, "auto") else units
+                )
+                set_field(data, "reward.components", components)
+                components[0]["path"] = str(requires)
+                from molgfn.config import config_from_dict
+
+                run_cfg = config_from_dict(data, source="form", check_files=False)
+            submitted = submit_run(
+                run_cfg,
+                cfg.runs_dir,
+                max_concurrent=cfg.max_concurrent,
+                requires=requires,
+                requires_pid=requires_pid,
+            )
+            st.session_state["train_message"] = f"Run **{submitted.run_id}** {submitted.state}."
+            st.session_state["run"] = submitted.run_id
+        except MolgfnError as exc:
+            st.session_state["train_errors"] = {"": str(exc)}
+    st.rerun()
+
+with left:
+    for key in ("upload", "proxy"):
+        field_error(key)
+if st.session_state.get("train_message") and not errors:
+    st.toast(st.session_state.pop("train_message"))
+
+
+with right:
+
+    @st.fragment(run_every=2)
+    def runs_panel() -> None:
+        st.subheader("Runs")
+        frame = app_ui.runs_table(cfg.runs_dir)
+        if frame.empty:
+            st.info("No runs yet.")
+            return
+        active = frame[frame["status"].isin(["running", "starting", "queued"])]
+        recent = frame[~frame.index.isin(active.index)].head(max(0, 6 - len(active)))
+        for row in list(active.itertuples()) + list(recent.itertuples()):
+            with st.container(border=True):
+                st.markdown(f"**{row.id}** · {app_ui.status_label(row.status)}")
+                if row.status == "queued":
+                    st.caption(row.message or "queued: starts when a slot frees")
+                    continue
+                if row.status == "starting":
+                    st.caption("starting the training process…")
+                    continue
+                if row.status == "failed" and not isinstance(row.path, str):
+                    st.error("The training process failed before creating its run folder.")
+                    st.code(row.message or tail(launch_log_path(cfg.runs_dir, row.id)), language="text")
+                    continue
+                store = RunStore.open(row.path)
+                progress = run_progress(store)
+                rate = f"{progress.traj_per_s:.0f} trajectories/s" if progress.traj_per_s else "—"
+                st.progress(
+                    progress.fraction,
+                    text=f"step {progress.step}/{progress.steps} · {rate} · ETA {format_duration(progress.eta_s) if row.status == 'running' else '—'}",
+                )
+                if row.status == "running":
+                    if st.button("Stop", key=f"stop_{row.id}", help="checkpoint, then stop (resumable)"):
+                        try:
+                            store.request_stop()
+                            st.toast(f"Stopping {row.id}: it checkpoints after its current step.")
+                        except MolgfnError as exc:
+                            st.error(str(exc))
+                elif row.status == "failed":
+                    status = store.status()
+                    st.error(status.get("message") or "training failed")
+                    st.code(tail(store.log_path, 40) or row.message or "(empty train.log)", language="text")
+                elif row.status in ("stopped", "interrupted"):
+                    st.caption(
+                        f"resume from the command line: `molgfn train --resume {row.id} --runs-dir {cfg.runs_dir}`"
+                    )
+
+    runs_panel()

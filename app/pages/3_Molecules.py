@@ -1,0 +1,230 @@
+"""Molecules: a run's sampled molecules as a paginated grid of RDKit drawings and a table; filters,
+sorting, SMARTS search with highlighting, and a detail view."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from molgfn import app_ui
+from molgfn.drawing import compile_smarts, mol_svg, substructure_mask
+from molgfn.errors import MolgfnError
+from molgfn.explore import PROPERTIES, PROPERTY_LABELS, brics_fragments, molecule_properties, molecule_view
+
+PAGE_SIZE = 24
+COLUMNS = 6
+
+cfg = app_ui.page_setup("Molecules")
+st.title("Molecules")
+
+frame = app_ui.runs_table(cfg.runs_dir)
+ids = app_ui.run_with_data(frame)
+if not ids:
+    st.info("No run has sampled molecules yet. Start one on the Train page.")
+    st.stop()
+
+top = st.columns([3, 3, 1])
+with top[0]:
+    run_id = app_ui.pick_run("Run", ids, key="molecules_run")
+store = app_ui.open_run(cfg.runs_dir, run_id)
+last = app_ui.last_step(store)
+with top[1]:
+    if last > 1:
+        lo, hi = st.slider(
+            "Steps", 1, last, (1, last), key=f"steps_{run_id}", help="training steps whose samples are shown"
+        )
+    else:
+        lo, hi = 1, max(last, 1)
+        st.caption(f"step {last}")
+with top[2]:
+    unique = st.toggle("Unique", value=True, help="one row per molecule (first sample)", key="unique")
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def view(run_path: str, last: int, lo: int, hi: int, unique: bool, proxy_path: str | None) -> pd.DataFrame:
+    table = molecule_view(app_ui.load_molecules(run_path, last, lo, hi), unique)
+    if proxy_path:
+        table["novel"] = app_ui.reference_set(proxy_path).is_novel(list(table["smiles"]))
+    return table
+
+
+@st.cache_data(show_spinner=False, max_entries=16, persist="disk")
+def all_properties(run_path: str, last: int, lo: int, hi: int, unique: bool) -> pd.DataFrame:
+    return molecule_properties(list(view(run_path, last, lo, hi, unique, None)["smiles"]))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def page_properties(smiles: tuple[str, ...]) -> pd.DataFrame:
+    return molecule_properties(list(smiles))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def smarts_hits(run_path: str, last: int, lo: int, hi: int, unique: bool, smarts: str) -> np.ndarray:
+    return substructure_mask(list(view(run_path, last, lo, hi, unique, None)["smiles"]), smarts)
+
+
+proxy_path, proxy_problem = None, None
+table = view(str(store.path), last, lo, hi, unique, None)
+try:
+    proxy_path, proxy, proxy_problem = app_ui.run_proxy(store)
+    if proxy is not None:
+        table = view(str(store.path), last, lo, hi, unique, str(proxy_path))
+except Exception as exc:  # noqa: BLE001 - novelty is optional
+    proxy_problem = str(exc)
+if table.empty:
+    st.info("No molecules in this step window.")
+    st.stop()
+
+components = [c for c in table.columns if c.endswith("_desirability")]
+
+# ------------------------------------------------------------------------------------------- filters
+with st.sidebar:
+    st.header("Filter")
+    smarts = st.text_input("Substructure (SMARTS)", key="smarts", placeholder="e.g. c1ccccc1 or [NX3][CX3]=O")
+    r = st.slider("Reward", 0.0, 1.0, (0.0, 1.0), step=0.01, key="f_reward")
+    ranges = {"reward": (r, (0.0, 1.0))}
+    for name in components:
+        value = st.slider(name.replace("_", " "), 0.0, 1.0, (0.0, 1.0), step=0.01, key=f"f_{name}")
+        ranges[name] = (value, (0.0, 1.0))
+    novelty = "all"
+    if "novel" in table:
+        novelty = st.radio(
+            "Novelty vs the proxy's training set", ["all", "novel", "known"], horizontal=True, key="f_novel"
+        )
+    else:
+        st.caption(f"Novelty: n/a ({proxy_problem})")
+    with_props = st.toggle(
+        "Filter and sort by QED, SA, MW, logP",
+        value=len(table) <= 500,
+        key=f"props_all_{run_id}",
+        help=f"computes them for all {len(table):,} molecules once (cached); otherwise only for the page shown",
+    )
+
+props = None
+if with_props:
+    with st.spinner(f"Computing QED, SA, MW and logP of {len(table):,} molecules…"):
+        props = all_properties(str(store.path), last, lo, hi, unique)
+    table = pd.concat([table, props], axis=1)
+    with st.sidebar:
+        for name in PROPERTIES:
+            values = table[name].dropna()
+            if values.empty:
+                continue
+            low, high = float(math.floor(values.min())), float(math.ceil(values.max()))
+            if high > low:
+                value = st.slider(PROPERTY_LABELS[name], low, high, (low, high), key=f"f_{name}_{run_id}")
+                ranges[name] = (value, (low, high))
+
+mask = np.ones(len(table), dtype=bool)
+for name, ((low, high), default) in ranges.items():
+    if (low, high) != default:  # a slider left at its full range filters nothing (not even NaN)
+        values = table[name].to_numpy(dtype=float)
+        mask &= (values >= low - 1e-9) & (values <= high + 1e-9)
+if novelty != "all":
+    mask &= table["novel"].to_numpy() == (novelty == "novel")
+highlight = None
+if smarts.strip():
+    try:
+        compile_smarts(smarts)
+        mask &= smarts_hits(str(store.path), last, lo, hi, unique, smarts.strip())
+        highlight = smarts.strip()
+    except MolgfnError as exc:
+        st.error(
+            f"{exc}. Example patterns: `c1ccccc1` (benzene ring), `[OX2H]` (hydroxyl), `C(=O)N` (amide)."
+        )
+
+sort_options = ["reward", "step", "samples", *components, *(PROPERTIES if props is not None else [])]
+s1, s2, s3 = st.columns([2, 1, 3])
+sort_by = s1.selectbox("Sort by", sort_options, key="sort_by")
+descending = s2.toggle("Descending", value=True, key="descending")
+shown = table[mask].sort_values(sort_by, ascending=not descending, kind="stable", na_position="last")
+s3.metric("Molecules shown", f"{len(shown):,} of {len(table):,}")
+
+# --------------------------------------------------------------------------------------------- views
+grid_tab, table_tab = st.tabs(["Grid", "Table"])
+with grid_tab:
+    pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
+    page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="page") if pages > 1 else 1
+    chunk = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    chunk_props = page_properties(tuple(chunk["smiles"])) if props is None else chunk[list(PROPERTIES)]
+    for start in range(0, len(chunk), COLUMNS):
+        cols = st.columns(COLUMNS)
+        for j, (_, row) in enumerate(chunk.iloc[start : start + COLUMNS].iterrows()):
+            with cols[j], st.container(border=True):
+                st.image(mol_svg(row["smiles"], 220, 160, highlight), width="stretch")
+                qed = chunk_props["qed"].iloc[start + j]
+                st.caption(f"reward **{row['reward']:.3f}** · QED {qed:.2f} · step {row['step']}")
+                if st.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
+                    st.session_state["molecule"] = row["smiles"]
+
+with table_tab:
+    display = shown.copy()
+    if props is None:
+        st.caption(
+            "QED, SA, MW and logP: switch on 'Filter and sort by QED, SA, MW, logP' in the sidebar to list them here."
+        )
+    event = st.dataframe(
+        display,
+        hide_index=True,
+        width="stretch",
+        height=420,
+        on_select="rerun",
+        selection_mode="single-row",
+        key="molecule_table",
+        column_config={"reward": st.column_config.NumberColumn(format="%.3f")},
+    )
+    selected = getattr(getattr(event, "selection", None), "rows", None) if event is not None else None
+    if selected:
+        st.session_state["molecule"] = display.iloc[selected[0]]["smiles"]
+
+# -------------------------------------------------------------------------------------------- detail
+smiles = st.session_state.get("molecule")
+if smiles and smiles in set(table["smiles"]):
+    row = table.loc[table["smiles"] == smiles].iloc[0]
+    st.divider()
+    st.subheader("Molecule")
+    left, right = st.columns([2, 3])
+    with left:
+        st.image(mol_svg(smiles, 420, 320, highlight), width="stretch")
+        st.code(smiles, language="text")
+    with right:
+        props_one = page_properties((smiles,)).iloc[0]
+        info = {
+            "reward": row["reward"],
+            **{c.replace("_", " "): row[c] for c in components},
+            **{PROPERTY_LABELS[p]: props_one[p] for p in PROPERTIES},
+            "first sampled at step": row["step"],
+            "times sampled": row.get("samples", 1),
+        }
+        if "novel" in row:
+            info["novel (not in the proxy's training set)"] = bool(row["novel"])
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "property": list(info),
+                    "value": [f"{v:.3f}" if isinstance(v, float) else str(v) for v in info.values()],
+                }
+            ),
+            hide_index=True,
+        )
+        try:
+            from molgfn.chem.vocab import load_vocabulary
+
+            vocab = [f.smiles for f in load_vocabulary(store.config().env.vocab).fragments]
+        except Exception:  # noqa: BLE001 - fragments are informative only
+            vocab = []
+        frags = brics_fragments(smiles, vocab)
+        st.markdown("**Fragments** (BRICS decomposition; the run does not record the build tree)")
+        if frags.empty:
+            st.caption("no BRICS bond: a single fragment")
+        else:
+            st.dataframe(frags, hide_index=True)
+        st.markdown("**Nearest training-set molecule**")
+        if proxy_path is not None and proxy_problem is None:
+            near, sim = app_ui.reference_set(str(proxy_path)).nearest(smiles)
+            if near:
+                st.image(mol_svg(near, 300, 220), width=300)
+                st.caption(f"`{near}` · Tanimoto {sim:.2f}")
+        else:
+            st.caption(proxy_problem or "no proxy")

@@ -1,0 +1,131 @@
+"""Streamlit glue shared by the dashboard pages (``app/``): settings, cached loaders, run pickers.
+
+Only presentation and caching live here; every computation is a call into the package
+(:mod:`molgfn.runs`, :mod:`molgfn.dashboard`, :mod:`molgfn.explore`, :mod:`molgfn.drawing`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from molgfn.dashboard import Settings, dashboard_runs, pump_queue, run_proxy_path
+from molgfn.errors import MolgfnError
+from molgfn.runs import RunStore
+
+STATUS_ICONS = {
+    "running": "🟢 running",
+    "starting": "🟡 starting",
+    "queued": "⏳ queued",
+    "finished": "✅ finished",
+    "stopped": "⏹️ stopped",
+    "failed": "❌ failed",
+    "interrupted": "⚠️ interrupted",
+    "created": "🟡 starting",
+    "unknown": "❔ unknown",
+}
+PLOT_TEMPLATE = "plotly_white"
+
+
+def settings() -> Settings:
+    """The dashboard settings (environment variables set by ``molgfn app``)."""
+    return Settings.from_env()
+
+
+def page_setup(title: str, icon: str = "🧪") -> Settings:
+    """Page config, the sidebar's settings line, and a queue check (starts queued runs when a slot is free)."""
+    st.set_page_config(page_title=f"molgfn · {title}", page_icon=icon, layout="wide")
+    cfg = settings()
+    try:
+        pump_queue(cfg.runs_dir, cfg.max_concurrent)
+    except (OSError, MolgfnError) as exc:
+        st.sidebar.warning(f"queue: {exc}")
+    st.sidebar.caption(
+        f"Runs folder: `{cfg.runs_dir}`  \nAt most {cfg.max_concurrent} runs train at once (more are queued); "
+        f"uploads up to {cfg.max_upload_mb:g} MB."
+    )
+    return cfg
+
+
+def runs_table(runs_dir: Path) -> pd.DataFrame:
+    """Every run (store, queue, starting), newest first; not cached: statuses change."""
+    return dashboard_runs(runs_dir)
+
+
+def status_label(status: str | None) -> str:
+    return STATUS_ICONS.get(status or "unknown", status or "unknown")
+
+
+def run_with_data(frame: pd.DataFrame) -> list[str]:
+    """Ids of runs that have a run folder with steps (something to plot or browse)."""
+    mask = frame["status"].isin(["running", "finished", "stopped", "failed", "interrupted"]) & (
+        frame["step"].fillna(0) > 0
+    )
+    return list(frame.loc[mask, "id"])
+
+
+def pick_run(label: str, ids: list[str], key: str) -> str | None:
+    """A run picker remembering its choice across pages (``st.session_state["run"]``)."""
+    if not ids:
+        return None
+    current = st.session_state.get("run")
+    index = ids.index(current) if current in ids else 0
+    choice = st.selectbox(label, ids, index=index, key=key)
+    st.session_state["run"] = choice
+    return choice
+
+
+def open_run(runs_dir: Path, run_id: str) -> RunStore:
+    return RunStore.open(run_id, runs_dir)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_molecules(
+    run_path: str, last_step: int, min_step: int | None = None, max_step: int | None = None
+) -> pd.DataFrame:
+    """The molecules of a run (step window), cached per run and last step written; reward components
+    are named ``<name>_desirability`` (as in exports; their values are the transformed scores)."""
+    frame = RunStore(Path(run_path)).read_molecules(min_step=min_step, max_step=max_step)
+    fixed = {"step", "smiles", "reward"}
+    return frame.rename(columns={c: f"{c}_desirability" for c in frame.columns if c not in fixed})
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_steps(run_path: str, last_step: int) -> pd.DataFrame:
+    return RunStore(Path(run_path)).read_steps()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def load_proxy(path: str) -> Any:
+    from molgfn.proxy import Proxy
+
+    return Proxy.load(path)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def reference_set(path: str) -> Any:
+    """The proxy's training molecules as a :class:`molgfn.explore.ReferenceSet`."""
+    from molgfn.explore import ReferenceSet
+
+    return ReferenceSet(load_proxy(path).train_smiles)
+
+
+def run_proxy(store: RunStore) -> tuple[Path | None, Any, str | None]:
+    """(proxy path, Proxy or None, problem) of a run's reward."""
+    path = run_proxy_path(store)
+    if path is None:
+        return None, None, "this run's reward has no proxy, so there is no training set to compare with"
+    try:
+        return path, load_proxy(str(path)), None
+    except Exception as exc:  # noqa: BLE001 - a missing or unreadable proxy is shown, not fatal
+        return path, None, f"cannot load the proxy {path}: {exc}"
+
+
+def last_step(store: RunStore) -> int:
+    try:
+        return int(store.summary()["step"] or 0)
+    except Exception:  # noqa: BLE001 - a run folder whose database is not created yet
+        return 0

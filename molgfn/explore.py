@@ -1,0 +1,246 @@
+"""Analyses of a run's sampled molecules, for the dashboard: properties, novelty, nearest training
+neighbours, fragments, diversity and modes over training, and a 2D chemical-space map.
+
+All functions take plain lists / DataFrames (no Streamlit); the dashboard caches their results per run
+and step window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from rdkit import Chem, DataStructs, rdBase
+from rdkit.Chem import rdFingerprintGenerator
+
+from molgfn.metrics import fingerprint_matrix, internal_diversities
+from molgfn.reward.components import DESCRIPTORS, MolBatch, _per_molecule
+
+PROPERTIES = ("qed", "sa", "mw", "logp")
+PROPERTY_LABELS = {"qed": "QED", "sa": "SA score", "mw": "MW (Da)", "logp": "logP", "reward": "reward"}
+_MODE_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+
+
+def canonical(smiles: Sequence[str]) -> list[str | None]:
+    batch = MolBatch.parse(list(smiles))
+    return [Chem.MolToSmiles(m) if m is not None else None for m in batch.mols]
+
+
+def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES) -> pd.DataFrame:
+    """QED, SA score, molecular weight and Crippen logP (the reward's own descriptor functions) of each
+    molecule, computed once per distinct SMILES; NaN for an invalid one. Index: position in ``smiles``."""
+    smiles = list(smiles)
+    distinct = list(dict.fromkeys(smiles))
+    batch = MolBatch.parse(distinct)
+    values = {name: _per_molecule(batch, DESCRIPTORS[name]) for name in names}
+    position = {s: i for i, s in enumerate(distinct)}
+    index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
+    return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
+
+
+class ReferenceSet:
+    """A set of reference molecules (the proxy's training data): novelty and nearest neighbours.
+
+    Novelty is a set lookup of canonical SMILES (the run store and the proxy both keep RDKit canonical
+    SMILES, so nothing is parsed for it); fingerprints for nearest neighbours are computed on first use."""
+
+    def __init__(self, smiles: Sequence[str]) -> None:
+        self.smiles = [s for s in smiles if isinstance(s, str) and s]
+        self.canonical = set(self.smiles)
+        self._fps: list | None = None
+        self._fp_smiles: list[str] = []
+
+    def __len__(self) -> int:
+        return len(self.smiles)
+
+    def is_novel(self, smiles: Sequence[str]) -> np.ndarray:
+        """True where a (canonical) SMILES is not in the reference set."""
+        return np.fromiter((s not in self.canonical for s in smiles), dtype=bool, count=len(smiles))
+
+    def _fingerprints(self) -> list:
+        if self._fps is None:
+            batch = MolBatch.parse(self.smiles)
+            self._fp_smiles = [s for s, m in zip(batch.smiles, batch.mols) if m is not None]
+            self._fps = [_MODE_FP.GetFingerprint(m) for m in batch.mols if m is not None]
+        return self._fps
+
+    def nearest(self, smiles: str) -> tuple[str | None, float]:
+        """The most similar reference molecule (Tanimoto, Morgan radius 2, 2048 bits) and its similarity."""
+        block = rdBase.BlockLogs()
+        mol = Chem.MolFromSmiles(smiles)
+        del block
+        fps = self._fingerprints()
+        if mol is None or not fps:
+            return None, float("nan")
+        sims = DataStructs.BulkTanimotoSimilarity(_MODE_FP.GetFingerprint(mol), fps)
+        best = int(np.argmax(sims))
+        return self._fp_smiles[best], float(sims[best])
+
+
+def molecule_view(molecules: pd.DataFrame, unique: bool = True) -> pd.DataFrame:
+    """The molecules table to browse: with ``unique``, one row per SMILES (its first sample, with
+    ``samples``: how often it was sampled); else every sample (``samples`` = 1)."""
+    if not unique:
+        return molecules.assign(samples=1).reset_index(drop=True)
+    counts = molecules["smiles"].value_counts()
+    first = molecules.drop_duplicates("smiles", keep="first").reset_index(drop=True)
+    return first.assign(samples=first["smiles"].map(counts).to_numpy())
+
+
+def brics_fragments(smiles: str, vocabulary: Sequence[str] = ()) -> pd.DataFrame:
+    """The BRICS fragments of a molecule (the decomposition the default vocabulary was mined with),
+    each marked whether it is in ``vocabulary`` (fragment SMILES with ``*`` stems). Runs do not store the
+    build tree of a sampled molecule, so this is a reconstruction, not a record."""
+    from molgfn.chem.mining import brics_fragments as _brics
+
+    found = _brics(smiles) or set()
+    vocab = set()
+    for entry in vocabulary:
+        mol = Chem.MolFromSmiles(entry)
+        if mol is not None:
+            for atom in mol.GetAtoms():
+                if atom.GetAtomicNum() == 0:
+                    atom.SetIsotope(0)
+            vocab.add(Chem.MolToSmiles(mol))
+    rows = [{"fragment": f, "in_vocabulary": f in vocab} for f in sorted(found)]
+    return pd.DataFrame(rows, columns=["fragment", "in_vocabulary"])
+
+
+def step_windows(last_step: int, n_windows: int = 20) -> list[tuple[int, int]]:
+    """``n_windows`` consecutive windows ``(first, last)`` of whole steps covering 1..last_step; the width
+    is a round number so that finished windows stay the same while a run grows (cacheable)."""
+    if last_step < 1:
+        return []
+    width = max(1, int(np.ceil(last_step / n_windows)))
+    nice = [1, 2, 5]
+    scale = 1
+    while True:
+        choice = next((n * scale for n in nice if n * scale >= width), None)
+        if choice is not None:
+            width = choice
+            break
+        scale *= 10
+    return [(start, min(start + width - 1, last_step)) for start in range(1, last_step + 1, width)]
+
+
+def window_diversity(
+    smiles: Sequence[str], reward: Sequence[float], max_molecules: int = 2000
+) -> dict[str, float]:
+    """Diversity of one window's samples: molecules, unique fraction, IntDiv1 (MOSES; of at most
+    ``max_molecules`` unique molecules, the best by reward) and mean reward."""
+    frame = pd.DataFrame({"smiles": list(smiles), "reward": np.asarray(reward, dtype=float)})
+    n = len(frame)
+    unique = frame.sort_values("reward", ascending=False).drop_duplicates("smiles").head(max_molecules)
+    mols = [m for m in MolBatch.parse(list(unique["smiles"])).mols if m is not None]
+    intdiv = internal_diversities(fingerprint_matrix(mols), (1,))[1] if len(mols) > 1 else float("nan")
+    return {
+        "molecules": float(n),
+        "unique_fraction": float(frame["smiles"].nunique() / n) if n else float("nan"),
+        "intdiv": float(intdiv),
+        "reward_mean": float(frame["reward"].mean()) if n else float("nan"),
+    }
+
+
+def modes_discovered(
+    smiles: Sequence[str], reward: Sequence[float], threshold: float, max_similarity: float = 0.7
+) -> np.ndarray:
+    """Online mode discovery, in sampling order: molecule i is a new mode when its reward is ≥
+    ``threshold`` and its Tanimoto similarity (Morgan radius 2) to every earlier mode is below
+    ``max_similarity``. Returns the cumulative number of modes after each molecule."""
+    reward = np.asarray(reward, dtype=float)
+    counts = np.zeros(len(reward), dtype=np.int64)
+    accepted: list = []
+    seen: set[str] = set()
+    n = 0
+    for i, (s, r) in enumerate(zip(smiles, reward)):
+        if r >= threshold and s not in seen:
+            seen.add(s)
+            mol = Chem.MolFromSmiles(s)
+            if mol is not None:
+                fp = _MODE_FP.GetFingerprint(mol)
+                if not accepted or max(DataStructs.BulkTanimotoSimilarity(fp, accepted)) < max_similarity:
+                    accepted.append(fp)
+                    n += 1
+        counts[i] = n
+    return counts
+
+
+def diversity_over_training(
+    molecules: pd.DataFrame,
+    steps: pd.DataFrame,
+    windows: Sequence[tuple[int, int]],
+    mode_threshold: float,
+    window_cache: dict | None = None,
+) -> pd.DataFrame:
+    """Per window of steps: trajectories sampled at its end, modes discovered so far (online, see
+    :func:`modes_discovered`), and the window's IntDiv, unique fraction and mean reward.
+
+    ``molecules``: step, smiles, reward (sampling order); ``steps``: step, trajectories.
+    ``window_cache``: an optional dict reused between calls (finished windows are not recomputed)."""
+    columns = [
+        "first_step",
+        "last_step",
+        "trajectories",
+        "modes",
+        "molecules",
+        "unique_fraction",
+        "intdiv",
+        "reward_mean",
+    ]
+    if molecules.empty or not len(windows):
+        return pd.DataFrame(columns=columns)
+    cache = window_cache if window_cache is not None else {}
+    modes = modes_discovered(list(molecules["smiles"]), molecules["reward"].to_numpy(), mode_threshold)
+    mol_steps = molecules["step"].to_numpy()
+    traj_of = dict(zip(steps["step"].astype(int), steps["trajectories"].astype(int)))
+    rows = []
+    for first, last in windows:
+        in_window = (mol_steps >= first) & (mol_steps <= last)
+        if not in_window.any():
+            continue
+        key = (first, last, int(in_window.sum()))
+        if key not in cache:
+            part = molecules.loc[in_window]
+            cache[key] = window_diversity(list(part["smiles"]), part["reward"].to_numpy())
+        upto = np.nonzero(mol_steps <= last)[0]
+        rows.append(
+            {
+                "first_step": first,
+                "last_step": last,
+                "trajectories": traj_of.get(last, np.nan),
+                "modes": int(modes[upto[-1]]) if len(upto) else 0,
+                **cache[key],
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)
+
+
+def chemical_space(
+    smiles: Sequence[str], reference_smiles: Sequence[str] = (), max_reference: int = 2000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 2D map of chemical space: PCA of Morgan fingerprints (radius 2, 1024 bits) fitted on the
+    generated and reference molecules together (at most ``max_reference`` reference molecules, drawn at
+    random). Returns the coordinates of ``smiles``, those of the reference molecules used, and the
+    indices of those in ``reference_smiles`` (NaN rows for invalid SMILES)."""
+    from sklearn.decomposition import PCA
+
+    rng = np.random.default_rng(seed)
+    reference = list(reference_smiles)
+    used = np.arange(len(reference))
+    if len(reference) > max_reference:
+        used = np.sort(rng.choice(len(reference), max_reference, replace=False))
+        reference = [reference[i] for i in used]
+    gen = MolBatch.parse(list(smiles))
+    ref = MolBatch.parse(reference)
+    gen_ok = [i for i, m in enumerate(gen.mols) if m is not None]
+    ref_ok = [i for i, m in enumerate(ref.mols) if m is not None]
+    bits = fingerprint_matrix([gen.mols[i] for i in gen_ok] + [ref.mols[i] for i in ref_ok])
+    gen_xy = np.full((len(gen.mols), 2), np.nan)
+    ref_xy = np.full((len(ref.mols), 2), np.nan)
+    if len(bits) < 3:
+        return gen_xy, ref_xy, used
+    coords = PCA(n_components=2, random_state=seed).fit_transform(bits)
+    gen_xy[gen_ok] = coords[: len(gen_ok)]
+    ref_xy[ref_ok] = coords[len(gen_ok) :]
+    return gen_xy, ref_xy, used
