@@ -17,9 +17,9 @@ st.markdown(
 
 st.subheader("Quick actions")
 c1, c2, c3 = st.columns(3)
-c1.page_link("pages/1_Train.py", label="New training run", icon="🚀")
-c2.page_link("pages/2_Monitor.py", label="Open the monitor", icon="📈")
-c3.page_link("pages/5_Generate.py", label="Generate with the shipped generator", icon="🧬")
+c1.page_link("pages/1_Train.py", label="New training run", icon=":material/rocket_launch:")
+c2.page_link("pages/2_Monitor.py", label="Open the monitor", icon=":material/monitoring:")
+c3.page_link("pages/5_Generate.py", label="Generate with the shipped generator", icon=":material/science:")
 
 
 @st.fragment(run_every=3)
@@ -29,7 +29,7 @@ def runs_panel() -> None:
     if frame.empty:
         st.info(f"No runs yet in `{cfg.runs_dir}`. Start one on the Train page.")
         return
-    view = frame.assign(status=frame["status"].map(app_ui.status_label))
+    view = frame.assign(status=frame["status"].map(app_ui.status_label), message=frame["message"].fillna(""))
     st.dataframe(
         view[
             [

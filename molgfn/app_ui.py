@@ -16,17 +16,7 @@ from molgfn.dashboard import Settings, dashboard_runs, pump_queue, run_proxy_pat
 from molgfn.errors import MolgfnError
 from molgfn.runs import RunStore
 
-STATUS_ICONS = {
-    "running": "🟢 running",
-    "starting": "🟡 starting",
-    "queued": "⏳ queued",
-    "finished": "✅ finished",
-    "stopped": "⏹️ stopped",
-    "failed": "❌ failed",
-    "interrupted": "⚠️ interrupted",
-    "created": "🟡 starting",
-    "unknown": "❔ unknown",
-}
+STATUS_LABELS = {"created": "starting"}  # a run folder whose trainer has not started its first step
 PLOT_TEMPLATE = "plotly_white"
 
 
@@ -35,7 +25,7 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def page_setup(title: str, icon: str = "🧪") -> Settings:
+def page_setup(title: str, icon: str = ":material/science:") -> Settings:
     """Page config, the sidebar's settings line, and a queue check (starts queued runs when a slot is free)."""
     st.set_page_config(page_title=f"molgfn · {title}", page_icon=icon, layout="wide")
     cfg = settings()
@@ -56,7 +46,7 @@ def runs_table(runs_dir: Path) -> pd.DataFrame:
 
 
 def status_label(status: str | None) -> str:
-    return STATUS_ICONS.get(status or "unknown", status or "unknown")
+    return STATUS_LABELS.get(status or "unknown", status or "unknown")
 
 
 def run_with_data(frame: pd.DataFrame) -> list[str]:

@@ -56,6 +56,7 @@ ENV_MAX_CONCURRENT = "MOLGFN_MAX_CONCURRENT"
 ENV_MAX_UPLOAD_MB = "MOLGFN_MAX_UPLOAD_MB"
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".sdf")
 
+_OTHER_FIELD = re.compile(r"\b[a-z_]+\.[a-z_]+\b")
 _FIELD_IN_MESSAGE = re.compile(r"^[^:]*: ((?:[a-z_]+)(?:\.[a-z_]+|\[\d+\])*): (.*)$", re.S)
 
 
@@ -528,7 +529,11 @@ def validate_form(
         try:
             config_from_dict(single, source="form", check_files=False)
         except MolgfnError as exc:
-            errors[dotted] = field_of_error(str(exc))[1]
+            named, text = field_of_error(str(exc))
+            # a rule between fields (beta_min <= beta_max) compares with defaults here: the whole
+            # config below decides it
+            if named == dotted and not _OTHER_FIELD.search(text):
+                errors[dotted] = text
     if errors:
         return None, errors
     try:

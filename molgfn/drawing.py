@@ -56,7 +56,6 @@ def mol_svg(smiles: str, width: int = 220, height: int = 160, highlight_smarts: 
             f'<text x="10" y="{height // 2}" font-size="12">invalid SMILES</text></svg>'
         )
     mol = Chem.Mol(mol)
-    rdDepictor.SetPreferCoordGen(True)
     rdDepictor.Compute2DCoords(mol)
     atoms: list[int] = []
     bonds: list[int] = []

@@ -47,7 +47,7 @@ errors: dict[str, str] = st.session_state.get("train_errors", {})
 def field_error(name: str) -> None:
     """The validation message of a field, right under it."""
     if name in errors:
-        st.error(errors[name], icon="⚠️")
+        st.error(errors[name], icon=":material/error:")
 
 
 with left:

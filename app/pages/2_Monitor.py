@@ -15,7 +15,7 @@ frame = app_ui.runs_table(cfg.runs_dir)
 ids = app_ui.run_with_data(frame)
 if not ids:
     st.info("No run has recorded a step yet. Start one on the Train page.")
-    st.page_link("pages/1_Train.py", label="New training run", icon="🚀")
+    st.page_link("pages/1_Train.py", label="New training run", icon=":material/rocket_launch:")
     st.stop()
 
 running = [i for i in ids if frame.loc[frame["id"] == i, "status"].iloc[0] == "running"]

@@ -25,7 +25,7 @@ def generator(source: str, runs_dir: str):
 sources = generator_sources(cfg.runs_dir)
 if not sources:
     st.info("Nothing to generate from yet: no shipped generator and no run with a checkpoint.")
-    st.page_link("pages/1_Train.py", label="Train a generator", icon="🚀")
+    st.page_link("pages/1_Train.py", label="Train a generator", icon=":material/rocket_launch:")
     st.stop()
 
 labels = {"shipped": "Shipped generator (models/generator_default)"}
