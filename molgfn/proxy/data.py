@@ -119,6 +119,14 @@ def standardize_mol(mol: Chem.Mol) -> Chem.Mol | None:
     return mol if mol.GetNumAtoms() > 0 else None
 
 
+def uncharge_mol(mol: Chem.Mol) -> Chem.Mol | None:
+    """Neutralise charges only (the cheap part of :func:`standardize_mol`); None when RDKit fails."""
+    try:
+        return _UNCHARGER.uncharge(mol)
+    except Exception:  # RDKit raises many types on odd input
+        return None
+
+
 def standardize_smiles(smiles: str) -> str | None:
     """Canonical SMILES of the standardised molecule, or None if it cannot be parsed."""
     if not isinstance(smiles, str) or not smiles.strip():
@@ -222,7 +230,9 @@ def find_column(columns: list[str], candidates: list[str]) -> str | None:
     return None
 
 
-def _resolve_column(columns: list[str], given: str | None, candidates: list[str], what: str, path: Path) -> str:
+def _resolve_column(
+    columns: list[str], given: str | None, candidates: list[str], what: str, path: Path
+) -> str:
     if given is not None:
         if given in columns:
             return given

@@ -15,9 +15,10 @@ import torch
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
-from molgfn.proxy.data import standardize_mol
+from molgfn.proxy.data import standardize_mol, uncharge_mol
 
-ELEMENTS = [6, 7, 8, 9, 15, 16, 17, 35, 53, 5, 14, 34]  # C N O F P S Cl Br I B Si Se; anything else -> "other"
+# C N O F P S Cl Br I B Si Se; anything else -> "other"
+ELEMENTS = [6, 7, 8, 9, 15, 16, 17, 35, 53, 5, 14, 34]
 _ELEMENT_CODE = np.full(128, len(ELEMENTS), dtype=np.int64)
 _ELEMENT_CODE[ELEMENTS] = np.arange(len(ELEMENTS))
 _HYBRID_CODE = np.full(16, 5, dtype=np.int64)  # RDKit HybridizationType ints: SP=2 SP2=3 SP3=4 SP3D=5 SP3D2=6
@@ -47,17 +48,20 @@ _MORGAN = rdFingerprintGenerator.GetMorganGenerator(radius=MORGAN_RADIUS, fpSize
 def parse_smiles(smiles: str, standardize: bool = True) -> Chem.Mol | None:
     """Parse a SMILES for scoring; None if RDKit cannot read it.
 
-    With ``standardize``, molecules are brought to the form the proxy was trained on (largest
-    fragment, neutralised); SMILES with no '.', '+' or '-' are single neutral fragments already and
-    skip the (slow) standardiser, which keeps scoring of generated molecules fast.
+    With ``standardize``, molecules are brought to the form the proxy was trained on: a SMILES with
+    several fragments ('.') goes through the full standardiser (:func:`standardize_mol`), a charged one
+    ('+' or '-') through the uncharger only, and the rest (single neutral fragments, e.g. everything
+    the GFlowNet builds) skip both, which keeps scoring fast.
     """
     if not isinstance(smiles, str) or not smiles:
         return None
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
         return None
-    if standardize and ("." in smiles or "+" in smiles or "-" in smiles):
+    if standardize and "." in smiles:
         mol = standardize_mol(mol)
+    elif standardize and ("+" in smiles or "-" in smiles):
+        mol = uncharge_mol(mol)
     return mol
 
 

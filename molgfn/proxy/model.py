@@ -6,7 +6,6 @@ so it loads with ``torch.load(weights_only=True)``: opening a proxy file never r
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,22 @@ from molgfn.proxy.nets import FAMILIES, build_network
 
 FORMAT = "molgfn-proxy"
 FORMAT_VERSION = 1
+
+
+def plain(value: object) -> object:
+    """Convert metadata to plain Python types (what ``torch.load(weights_only=True)`` accepts)."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.floating):
+        return float(value)
+    for kind in (bool, int, float, str):  # exact builtins: subclasses such as TorchVersion are not allowed
+        if isinstance(value, kind):
+            return kind(value)
+    return value if value is None else str(value)
 
 
 def featurize(family: str, mols: list) -> object:
@@ -67,21 +82,31 @@ class Proxy:
         self.train_labels = np.asarray(train_labels, dtype=float)
         self.data_split = list(data_split)
 
+    @property
+    def n_members(self) -> int:
+        """Number of ensemble predictions averaged (GNN networks, or forest trees)."""
+        return sum(int(m.roots.numel()) if hasattr(m, "roots") else 1 for m in self.members)
+
     def __repr__(self) -> str:
         return (
-            f"Proxy(family={self.family!r}, ensemble={len(self.members)}, "
+            f"Proxy(family={self.family!r}, members={self.n_members}, "
             f"target={self.metadata.get('data_file')!r}, molecules={len(self.train_smiles)})"
         )
 
     @torch.no_grad()
-    def predict_members(self, smiles: list[str], batch_size: int = 1024, standardize: bool = True) -> np.ndarray:
-        """Per-member predictions, shape [ensemble, len(smiles)]; NaN where a SMILES cannot be parsed."""
+    def predict_members(
+        self, smiles: list[str], batch_size: int = 1024, standardize: bool = True
+    ) -> np.ndarray:
+        """Per-member predictions, shape [members, len(smiles)]; NaN where a SMILES cannot be parsed.
+
+        Members are the GNN ensemble's networks, or the random forest's trees.
+        """
         if batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer; got {batch_size!r}")
         if isinstance(smiles, str):
             raise TypeError("smiles must be a list of SMILES strings, not one string")
         smiles = list(smiles)
-        out = np.full((len(self.members), len(smiles)), np.nan)
+        out = np.full((self.n_members, len(smiles)), np.nan)
         for start in range(0, len(smiles), batch_size):
             chunk = smiles[start : start + batch_size]
             mols = [parse_smiles(s, standardize) for s in chunk]
@@ -90,8 +115,12 @@ class Proxy:
                 continue
             inputs = featurize(self.family, [mols[i] for i in ok])
             rows = np.asarray(ok) + start
-            for k, member in enumerate(self.members):
-                out[k, rows] = member(inputs).double().numpy() * self.label_std + self.label_mean
+            k = 0
+            for member in self.members:
+                pred = member(inputs).double()
+                pred = pred.unsqueeze(1) if pred.ndim == 1 else pred  # [molecules, outputs]
+                out[k : k + pred.shape[1], rows] = pred.T.numpy() * self.label_std + self.label_mean
+                k += pred.shape[1]
         return out
 
     def predict(
@@ -115,7 +144,7 @@ class Proxy:
             "members": [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in self.members],
             "label_mean": self.label_mean,
             "label_std": self.label_std,
-            "metadata": self.metadata,
+            "metadata": plain(self.metadata),
             "train_smiles": self.train_smiles,
             "train_labels": torch.tensor(self.train_labels, dtype=torch.float64),
             "data_split": self.data_split,
@@ -136,7 +165,7 @@ class Proxy:
             raise MolgfnError(f"{path}: proxy file not found")
         try:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-        except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, Exception) as exc:
+        except Exception as exc:  # torch raises many types on a damaged or foreign file
             raise MolgfnError(f"{path}: not a readable molgfn proxy file ({type(exc).__name__})") from exc
         if not isinstance(blob, dict) or blob.get("format") != FORMAT:
             raise MolgfnError(f"{path}: not a molgfn proxy file (no '{FORMAT}' format tag)")
@@ -148,9 +177,7 @@ class Proxy:
         try:
             members = []
             for state in blob["members"]:
-                net = build_network(blob["family"], blob["hyperparameters"])
-                net.load_state_dict(state)
-                members.append(net)
+                members.append(build_network(blob["family"], blob["hyperparameters"], state))
             return cls(
                 family=blob["family"],
                 hyperparameters=blob["hyperparameters"],

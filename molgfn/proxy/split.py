@@ -25,7 +25,10 @@ def murcko_scaffold(smiles: str) -> str:
 
 
 def split_indices(
-    smiles: list[str], kind: str = "scaffold", seed: int = 0, fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    smiles: list[str],
+    kind: str = "scaffold",
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
 ) -> dict[str, np.ndarray]:
     """Indices of the train, valid and test parts.
 

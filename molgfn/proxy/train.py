@@ -25,7 +25,7 @@ from molgfn import __version__
 from molgfn.proxy.data import LoadReport
 from molgfn.proxy.featurize import GraphBatch, collate_graphs, mol_to_graph, morgan_counts, parse_smiles
 from molgfn.proxy.model import Proxy
-from molgfn.proxy.nets import DEFAULT_HYPERPARAMETERS, FAMILIES, build_network
+from molgfn.proxy.nets import DEFAULT_HYPERPARAMETERS, FAMILIES, build_network, fit_forest
 from molgfn.proxy.split import SPLITS, regression_metrics, split_indices
 
 MODELS = (*FAMILIES, "auto")
@@ -50,8 +50,12 @@ class _Inputs:
 
 @torch.no_grad()
 def _predict(net: torch.nn.Module, inputs: _Inputs, index: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Predictions of one network on molecules ``index``; a forest's per-tree outputs are averaged."""
     net.eval()
-    out = [net(inputs.take(index[s : s + batch_size])).double().numpy() for s in range(0, len(index), batch_size)]
+    out = []
+    for start in range(0, len(index), batch_size):
+        pred = net(inputs.take(index[start : start + batch_size])).double()
+        out.append((pred.mean(dim=1) if pred.ndim == 2 else pred).numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 
@@ -107,7 +111,9 @@ def _check_args(df: pd.DataFrame, model: str, split: str, seed: int, ensemble: i
         raise ValueError(f"ensemble must be an integer from 1 to 20; got {ensemble!r}")
     missing = {"smiles", "label"} - set(df.columns)
     if missing:
-        raise ValueError(f"df must have columns 'smiles' and 'label' (from load_assay_table); missing {sorted(missing)}")
+        raise ValueError(
+            f"df must have columns 'smiles' and 'label' (from load_assay_table); missing {sorted(missing)}"
+        )
     if len(df) < MIN_MOLECULES:
         raise ValueError(f"df must hold at least {MIN_MOLECULES} molecules to split and train; got {len(df)}")
     if not np.all(np.isfinite(df["label"].to_numpy(dtype=float))):
@@ -131,14 +137,16 @@ def train_proxy(
         model: ``gnn``, ``fp`` or ``auto`` (train both, keep the lower validation RMSE).
         split: ``scaffold`` (Bemis–Murcko, default) or ``random``; 80/10/10 train/valid/test.
         seed: seeds the split and the networks; the same seed gives the same proxy on one machine.
-        ensemble: members per family; the proxy's spread is their standard deviation.
+        ensemble: GNN ensemble members; the GNN proxy's spread is their standard deviation. The ``fp``
+            random forest is an ensemble of its own: its spread is the standard deviation over its trees.
         progress: show a tqdm progress bar (one tick per epoch).
         report: the load report, recorded in the metadata (file name, hash, columns, units, counts).
         hyperparameters: per-family overrides of :data:`molgfn.proxy.nets.DEFAULT_HYPERPARAMETERS`.
 
     Returns:
         ``(proxy, metrics)``; ``metrics`` holds ``chosen``, and per family ``valid`` and ``test`` metric
-        dicts (rmse, mae, r2, spearman, n), ``epochs`` (best epoch per member) and ``seconds``.
+        dicts (rmse, mae, r2, spearman, n), ``seconds``, and ``epochs`` (best epoch of each GNN member)
+        or ``trees``.
     """
     _check_args(df, model, split, seed, ensemble)
     started = time.perf_counter()
@@ -162,15 +170,20 @@ def train_proxy(
     label_std = float(labels[parts["train"]].std()) or 1.0
     y = torch.tensor((labels - label_mean) / label_std, dtype=torch.float32)
 
-    total = sum(hps[f]["max_epochs"] for f in families) * ensemble
-    bar = tqdm(total=total, desc="training proxy", unit="epoch", disable=not progress, leave=True)
+    ticks_of = {"gnn": hps["gnn"]["max_epochs"] * ensemble, "fp": -(-hps["fp"]["trees"] // 10)}
+    bar = tqdm(total=sum(ticks_of[f] for f in families), desc="training proxy", disable=not progress)
     results: dict[str, dict] = {}
     members_of: dict[str, list] = {}
     for family in families:
         t0 = time.perf_counter()
         inputs = _Inputs(family, mols)
         members, epochs = [], []
-        for k in range(ensemble):
+        if family == "fp":
+            bar.set_description("fp random forest")
+            x_train = inputs.fingerprints[parts["train"]].numpy()
+            forest = fit_forest(x_train, y[parts["train"]].numpy(), hps["fp"], seed, lambda n: bar.update(1))
+            members.append(forest.eval())
+        for k in range(ensemble if family == "gnn" else 0):
             bar.set_description(f"{family} {k + 1}/{ensemble}")
             ticks = [0]
 
@@ -183,9 +196,11 @@ def train_proxy(
             bar.update(hps[family]["max_epochs"] - ticks[0])  # early stop: skip the unused ticks
             members.append(net)
             epochs.append(best_epoch)
-        entry: dict = {"epochs": epochs}
+        entry: dict = {"epochs": epochs} if family == "gnn" else {"trees": hps["fp"]["trees"]}
         for part in ("valid", "test"):
-            pred = np.mean([_predict(m, inputs, parts[part]) for m in members], axis=0) * label_std + label_mean
+            pred = (
+                np.mean([_predict(m, inputs, parts[part]) for m in members], axis=0) * label_std + label_mean
+            )
             entry[part] = regression_metrics(labels[parts[part]], pred)
         entry["seconds"] = round(time.perf_counter() - t0, 1)
         results[family] = entry
@@ -197,7 +212,8 @@ def train_proxy(
     metadata = {
         "model_family": chosen,
         "model_requested": model,
-        "ensemble": ensemble,
+        "ensemble": ensemble if chosen == "gnn" else hps["fp"]["trees"],
+        "spread": "std over GNN ensemble members" if chosen == "gnn" else "std over random-forest trees",
         "split": {"kind": split, "seed": seed, "fractions": [0.8, 0.1, 0.1]}
         | {f"n_{p}": int(len(v)) for p, v in parts.items()},
         "metrics": metrics,
@@ -223,7 +239,9 @@ def train_proxy(
                 "smiles_col": report.smiles_col,
                 "label_col": report.label_col,
                 "units": report.units,
-                "label": "pK = -log10(molar)" if report.units not in (None, "p") else f"{report.label_col} as given",
+                "label": "pK = -log10(molar)"
+                if report.units not in (None, "p")
+                else f"{report.label_col} as given",
                 "load_report": report.counts(),
             }
         )
