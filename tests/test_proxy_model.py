@@ -100,3 +100,31 @@ def test_train_validates_parameters_by_name(table):
         train_proxy(table, ensemble=0)
     with pytest.raises(ValueError, match="at least 30 molecules"):
         train_proxy(table.iloc[:10])
+
+
+def test_graph_features_match_rdkit_atom_and_bond_properties(table):
+    """The fast featuriser derives degree, aromaticity and ring membership from the adjacency matrix
+    and ring list; check them against RDKit's own per-atom and per-bond answers."""
+    from rdkit import Chem
+
+    from molgfn.proxy.featurize import ATOM_OFFSETS, BOND_OFFSETS, mol_to_graph
+
+    for smiles in table["smiles"].iloc[:60].tolist() + ["c1ccc2c(c1)-c1ccccc1C2", "C1CC2CCC1C2", "[NH4+]"]:
+        mol = Chem.MolFromSmiles(smiles)
+        graph = mol_to_graph(mol)
+        codes = graph.atoms - ATOM_OFFSETS
+        for a in mol.GetAtoms():
+            i = a.GetIdx()
+            assert codes[i, 1] == min(a.GetDegree(), 6)
+            assert codes[i, 2] == max(-2, min(2, a.GetFormalCharge())) + 2
+            assert codes[i, 3] == int(a.GetIsAromatic())
+            assert codes[i, 5] == min(a.GetTotalNumHs(), 4)
+            assert codes[i, 6] == int(a.IsInRing())
+        bond_codes = graph.bonds - BOND_OFFSETS
+        assert graph.edge_index.shape[1] == 2 * mol.GetNumBonds()
+        for (u, v), (kind, ring) in zip(graph.edge_index.T, bond_codes):
+            bond = mol.GetBondBetweenAtoms(int(u), int(v))
+            expected = {Chem.BondType.SINGLE: 0, Chem.BondType.AROMATIC: 1, Chem.BondType.DOUBLE: 2}.get(
+                bond.GetBondType(), 3
+            )
+            assert kind == expected and ring == int(bond.IsInRing())

@@ -76,37 +76,39 @@ class GraphArrays:
 
 def mol_to_graph(mol: Chem.Mol) -> GraphArrays:
     """Integer-coded atom graph of a molecule (hydrogens implicit). Bonds appear in both directions."""
-    rows = [
-        (
-            a.GetAtomicNum(),
-            a.GetDegree(),
-            a.GetFormalCharge(),
-            a.GetIsAromatic(),
-            int(a.GetHybridization()),
-            a.GetTotalNumHs(),
-        )
-        for a in mol.GetAtoms()
-    ]
-    raw = np.array(rows, dtype=np.int64).reshape(-1, 6)
-    n_atoms = raw.shape[0]
+    # GetAtomWithIdx, not GetAtoms(): iterating RDKit's atom sequence recomputes its length per step
+    n_atoms = mol.GetNumAtoms()
+    atom = mol.GetAtomWithIdx
+    raw = np.array(
+        [
+            (a.GetAtomicNum(), a.GetFormalCharge(), int(a.GetHybridization()), a.GetTotalNumHs())
+            for a in map(atom, range(n_atoms))
+        ],
+        dtype=np.int64,
+    ).reshape(-1, 4)
     adjacency = Chem.GetAdjacencyMatrix(mol, useBO=True)
     src, dst = np.nonzero(adjacency)
     order = adjacency[src, dst]
+    rings = mol.GetRingInfo().AtomRings()
+    ring_pairs = np.array([(r[k - 1], r[k]) for r in rings for k in range(len(r))], dtype=np.int64).reshape(
+        -1, 2
+    )
     ring_bond = np.zeros((n_atoms, n_atoms), dtype=bool)
-    in_ring_atom = np.zeros(n_atoms, dtype=np.int64)
-    for ring in mol.GetRingInfo().AtomRings():
-        ring = np.asarray(ring)
-        ring_bond[ring, np.roll(ring, 1)] = True
-        in_ring_atom[ring] = 1
+    ring_bond[ring_pairs[:, 0], ring_pairs[:, 1]] = True
     ring_bond |= ring_bond.T
+    in_ring_atom = ring_bond.any(axis=1)
+    degree = np.count_nonzero(adjacency, axis=1)
+    aromatic = (adjacency == 1.5).any(
+        axis=1
+    )  # after sanitisation, aromatic atoms are those in aromatic bonds
 
     atoms = np.empty((n_atoms, 7), dtype=np.int64)
     atoms[:, 0] = _ELEMENT_CODE[np.minimum(raw[:, 0], 127)]
-    atoms[:, 1] = np.minimum(raw[:, 1], 6)
-    atoms[:, 2] = np.clip(raw[:, 2], -2, 2) + 2
-    atoms[:, 3] = raw[:, 3]
-    atoms[:, 4] = _HYBRID_CODE[np.minimum(raw[:, 4], 15)]
-    atoms[:, 5] = np.minimum(raw[:, 5], 4)
+    atoms[:, 1] = np.minimum(degree, 6)
+    atoms[:, 2] = np.clip(raw[:, 1], -2, 2) + 2
+    atoms[:, 3] = aromatic
+    atoms[:, 4] = _HYBRID_CODE[np.minimum(raw[:, 2], 15)]
+    atoms[:, 5] = np.minimum(raw[:, 3], 4)
     atoms[:, 6] = in_ring_atom
     atoms += ATOM_OFFSETS
 
