@@ -117,6 +117,21 @@ class ForestRegressor(nn.Module):
         keys = ("feature", "threshold", "left", "right", "value", "roots")
         return cls(*(state[k] for k in keys), depth=int(state["depth"]))
 
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        """NumPy views for traversal, built once: feature, threshold, children [2 * nodes] (right,
+        left), value, roots. The buffers never change after construction (a forest is not trained
+        by gradient), so the cache stays valid."""
+        if getattr(self, "_cache", None) is None:
+            children = torch.stack([self.right, self.left], dim=1).numpy().astype(np.int64).ravel()
+            self._cache = (
+                self.feature.numpy().astype(np.int64),
+                self.threshold.numpy(),
+                children,
+                self.value.numpy(),
+                self.roots.numpy(),
+            )
+        return self._cache
+
     def forward(self, fingerprints: torch.Tensor) -> torch.Tensor:
         """Per-tree predictions, shape [rows, trees].
 
@@ -126,10 +141,7 @@ class ForestRegressor(nn.Module):
         x = np.ascontiguousarray(fingerprints.numpy(), dtype=np.float32)
         n_rows, n_features = x.shape
         x = x.ravel()
-        feature = self.feature.numpy().astype(np.int64)
-        threshold = self.threshold.numpy()
-        children = torch.stack([self.right, self.left], dim=1).numpy().astype(np.int64).ravel()  # [2 * nodes]
-        roots = self.roots.numpy()
+        feature, threshold, children, value, roots = self._arrays()
         node = np.tile(roots, n_rows)
         base = np.repeat(np.arange(n_rows, dtype=np.int64) * n_features, len(roots))
         pair = np.arange(node.size)
@@ -139,7 +151,7 @@ class ForestRegressor(nn.Module):
                 go_left = x[base + feature[node]] <= threshold[node]
                 node = children[2 * node + go_left]
             leaf = children[2 * node] == node
-            out[pair[leaf]] = self.value.numpy()[node[leaf]]
+            out[pair[leaf]] = value[node[leaf]]
             pair, node, base = pair[~leaf], node[~leaf], base[~leaf]
         return torch.from_numpy(out.reshape(n_rows, len(roots)))
 
