@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from pathlib import Path
@@ -134,9 +135,15 @@ def read_smiles_input(path: Path, smiles_col: str | None = None) -> list[str]:
         if tokens and tokens[0].lower() in SMILES_COLUMNS:
             tokens = tokens[1:]
         return tokens
-    frame = pd.read_csv(
-        path, sep=detect_delimiter(text, path.suffix.lower()), dtype=str, keep_default_na=False
-    )
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text),
+            sep=detect_delimiter(text, path.suffix.lower()),
+            dtype=str,
+            keep_default_na=False,
+        )
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise MolgfnError(f"{path}: cannot parse as a table: {exc}") from exc
     columns = list(frame.columns)
     column = find_column(columns, [smiles_col.lower()] if smiles_col else SMILES_COLUMNS)
     if column is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -183,7 +184,7 @@ def _read_delimited(path: Path) -> tuple[pd.DataFrame, str]:
     delimiter = detect_delimiter(text, path.suffix.lower())
     try:
         frame = pd.read_csv(
-            pd.io.common.StringIO(text),
+            io.StringIO(text),
             sep=delimiter,
             dtype=str,
             keep_default_na=False,
@@ -196,10 +197,10 @@ def _read_delimited(path: Path) -> tuple[pd.DataFrame, str]:
     return frame, delimiter
 
 
-def _read_sdf(path: Path, smiles_col: str | None) -> pd.DataFrame:
+def _read_sdf(path: Path) -> pd.DataFrame:
     """Read an SDF into a table: one row per record, a ``smiles`` column from the structure and one
     column per SD property (properties are read by us, not PandasTools). A record RDKit cannot read
-    keeps an empty SMILES so it is reported as invalid."""
+    keeps an empty SMILES, so it is dropped and reported like an invalid SMILES."""
     rows = []
     supplier = Chem.SDMolSupplier(str(path), sanitize=True, removeHs=True)
     for index in range(len(supplier)):
@@ -297,7 +298,7 @@ def load_assay_table(
         raise MolgfnError(f"{path}: not a file")
     try:
         if path.suffix.lower() in (".sdf", ".sd"):
-            frame, delimiter, file_format = _read_sdf(path, smiles_col), None, "sdf"
+            frame, delimiter, file_format = _read_sdf(path), None, "sdf"
         else:
             frame, delimiter = _read_delimited(path)
             file_format = {"\t": "tsv", ",": "csv"}.get(delimiter, "delimited text")

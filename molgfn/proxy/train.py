@@ -1,7 +1,10 @@
 """Training a proxy: split, fit an ensemble of each model family, measure, choose, package.
 
-Every family is fitted on the same train part, early-stopped on the same valid part and measured on
-the same test part, so the metrics table compares like with like. ``model="auto"`` keeps the family
+Every family learns from the same train part and is measured on the same valid and test parts, so
+the metrics table compares like with like. The GNN's early stopping uses an inner hold-out carved from
+the train part (10 %, same split kind), not the valid part: picking epochs on the valid part made the
+GNN's validation RMSE optimistic and let ``auto`` choose it where the forest was better on test
+(thrombin, CHEMBL204: valid 0.94 vs 0.96 but test 1.11 vs 0.96). ``model="auto"`` keeps the family
 with the lowest validation RMSE (the test part is never used for a decision) and still reports test
 metrics for all families.
 """
@@ -68,17 +71,19 @@ def _fit_member(
     seed: int,
     on_epoch: Callable[[float], None],
 ) -> tuple[torch.nn.Module, int]:
-    """Fit one network with Adam and MSE on standardised labels; keep the weights of the epoch with the
-    best validation RMSE (early stopping after ``patience`` epochs without improvement)."""
+    """Fit one network with Adam and MSE on standardised labels on ``parts["fit"]``; keep the weights of
+    the epoch with the best RMSE on ``parts["stop"]`` (early stopping after ``patience`` epochs without
+    improvement). Both parts come from the train part: the valid part stays unseen, so it can judge
+    this network against the forest without the optimism of having picked the epoch on it."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     net = build_network(family, hp)
     optimizer = torch.optim.Adam(net.parameters(), lr=hp["lr"], weight_decay=hp["weight_decay"])
-    y_valid = y[parts["valid"]].numpy()
+    y_stop = y[parts["stop"]].numpy()
     best_rmse, best_state, best_epoch, stale = np.inf, None, 0, 0
     for epoch in range(hp["max_epochs"]):
         net.train()
-        order = rng.permutation(parts["train"])
+        order = rng.permutation(parts["fit"])
         for start in range(0, len(order), hp["batch_size"]):
             index = order[start : start + hp["batch_size"]]
             if len(index) < 2:  # batch norm needs two samples
@@ -88,7 +93,7 @@ def _fit_member(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 5.0)
             optimizer.step()
-        rmse = float(np.sqrt(np.mean((_predict(net, inputs, parts["valid"]) - y_valid) ** 2)))
+        rmse = float(np.sqrt(np.mean((_predict(net, inputs, parts["stop"]) - y_stop) ** 2)))
         on_epoch(rmse)
         if rmse < best_rmse - 1e-4:
             best_rmse, best_state, best_epoch, stale = rmse, copy.deepcopy(net.state_dict()), epoch + 1, 0
@@ -166,6 +171,12 @@ def train_proxy(
     parts = split_indices(smiles, split, seed)
     if min(len(p) for p in parts.values()) == 0:
         raise ValueError(f"the {split} split left an empty part ({ {k: len(v) for k, v in parts.items()} })")
+    # GNN early stopping uses an inner hold-out of the train part (same split kind), never the valid part
+    inner = split_indices([smiles[i] for i in parts["train"]], split, seed + 1, fractions=(0.9, 0.05, 0.05))
+    stop_parts = {
+        "fit": parts["train"][inner["train"]],
+        "stop": parts["train"][np.sort(np.r_[inner["valid"], inner["test"]])],
+    }
     label_mean = float(labels[parts["train"]].mean())
     label_std = float(labels[parts["train"]].std()) or 1.0
     y = torch.tensor((labels - label_mean) / label_std, dtype=torch.float32)
@@ -190,13 +201,19 @@ def train_proxy(
             def on_epoch(rmse: float, ticks: list = ticks) -> None:
                 ticks[0] += 1
                 bar.update(1)
-                bar.set_postfix(valid_rmse=f"{rmse * label_std:.3f}")
+                bar.set_postfix(stop_rmse=f"{rmse * label_std:.3f}")
 
-            net, best_epoch = _fit_member(family, hps[family], inputs, y, parts, seed * 1000 + k, on_epoch)
+            net, best_epoch = _fit_member(
+                family, hps[family], inputs, y, stop_parts, seed * 1000 + k, on_epoch
+            )
             bar.update(hps[family]["max_epochs"] - ticks[0])  # early stop: skip the unused ticks
             members.append(net)
             epochs.append(best_epoch)
-        entry: dict = {"epochs": epochs} if family == "gnn" else {"trees": hps["fp"]["trees"]}
+        entry: dict = (
+            {"epochs": epochs, "n_fit": len(stop_parts["fit"]), "n_stop": len(stop_parts["stop"])}
+            if family == "gnn"
+            else {"trees": hps["fp"]["trees"], "n_fit": len(parts["train"])}
+        )
         for part in ("valid", "test"):
             pred = (
                 np.mean([_predict(m, inputs, parts[part]) for m in members], axis=0) * label_std + label_mean
