@@ -128,3 +128,17 @@ def test_graph_features_match_rdkit_atom_and_bond_properties(table):
                 bond.GetBondType(), 3
             )
             assert kind == expected and ring == int(bond.IsInRing())
+
+
+def test_shipped_default_proxy_reproduces_its_recorded_test_metrics():
+    from molgfn.proxy import DEFAULT_PROXY, regression_metrics
+
+    proxy = Proxy.load(DEFAULT_PROXY)
+    test = [i for i, part in enumerate(proxy.data_split) if part == "test"]
+    mean, _ = proxy.predict([proxy.train_smiles[i] for i in test])
+    measured = regression_metrics(proxy.train_labels[test], mean)
+    recorded = proxy.metadata["metrics"]["families"][proxy.family]["test"]
+    assert measured["n"] == recorded["n"] == proxy.metadata["split"]["n_test"]
+    assert measured["rmse"] == pytest.approx(recorded["rmse"], abs=1e-6)
+    assert measured["spearman"] == pytest.approx(recorded["spearman"], abs=1e-6)
+    assert DEFAULT_PROXY.stat().st_size < 8e6
