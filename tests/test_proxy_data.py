@@ -141,3 +141,18 @@ def test_splits_are_deterministic_and_seeded(target_smiles):
         assert not np.array_equal(a["test"], c["test"])
     with pytest.raises(ValueError, match="split must be one of scaffold, random"):
         split_indices(target_smiles, "time")
+
+
+def test_unit_mistakes_are_caught_or_resolved(messy_file, tmp_path):
+    with pytest.raises(MolgfnError, match="'pChEMBL Value' is already on a p-scale"):
+        load_assay_table(messy_file, units="nM")
+    # Standard Value with one unit in Standard Units: the unit is taken from the table
+    table, report = load_assay_table(messy_file, label_col="Standard Value")
+    assert report.units == "nM"
+    assert dict(zip(table["smiles"], table["label"])) == pytest.approx(
+        {"CCO": 7.0, "CC(=O)O": 6.0, "Nc1ccccc1": 8.0}
+    )
+    mixed = tmp_path / "mixed.csv"
+    mixed.write_text("smiles,Standard Value,Standard Units\nCCO,10,nM\nCCN,1,uM\n")
+    with pytest.raises(MolgfnError, match=r"holds concentrations; pass --units .* has units \['nM', 'uM'\]"):
+        load_assay_table(mixed, label_col="Standard Value")

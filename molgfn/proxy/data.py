@@ -269,6 +269,35 @@ def _parse_label(text: str, units: str | None) -> tuple[float | None, str | None
     return -math.log10(value * UNITS_TO_MOLAR[units]), None
 
 
+P_SCALE_COLUMNS = {"pchembl value", "pchembl_value", "pki", "pic50", "pec50", "pkd", "pk"}
+CONCENTRATION_COLUMNS = {"standard value", "standard_value"}
+UNIT_COLUMNS = ["standard units", "standard_units", "units", "unit"]
+
+
+def _check_units(frame: pd.DataFrame, label_col: str, units: str | None, path: Path) -> str | None:
+    """Catch the two unit mistakes that silently ruin a proxy.
+
+    A concentration unit on a column that is already a p-value is refused. A ChEMBL ``Standard Value``
+    column without ``units`` takes its unit from the ``Standard Units`` column when every row agrees
+    on one known unit; otherwise the user must say which unit it is.
+    """
+    name = label_col.strip().lower()
+    if units in UNITS_TO_MOLAR and name in P_SCALE_COLUMNS:
+        raise MolgfnError(
+            f"{path}: label column {label_col!r} is already on a p-scale; drop --units {units} (or pass --units p)"
+        )
+    if units is None and name in CONCENTRATION_COLUMNS:
+        unit_col = find_column(list(frame.columns), UNIT_COLUMNS)
+        found = set(frame[unit_col].str.strip()) - {""} if unit_col else set()
+        if len(found) == 1 and next(iter(found)) in UNITS_TO_MOLAR:
+            return next(iter(found))
+        raise MolgfnError(
+            f"{path}: label column {label_col!r} holds concentrations; pass --units (one of "
+            f"{', '.join(UNITS)}){f' - column {unit_col!r} has units {sorted(found)}' if unit_col else ''}"
+        )
+    return units
+
+
 def load_assay_table(
     path: str | Path,
     smiles_col: str | None = None,
@@ -287,7 +316,9 @@ def load_assay_table(
         smiles_col: the SMILES column; found by common names when None.
         label_col: the label column; found by common names when None.
         units: ``nM``, ``uM``/``µM``, ``mM`` or ``M`` to convert a concentration to pK; ``p`` or None to
-            use the label as given.
+            use the label as given. A ChEMBL ``Standard Value`` label without ``units`` takes the unit of
+            the ``Standard Units`` column when all rows share one; a concentration unit on a p-scale
+            column (pChEMBL Value, pKi, ...) is refused.
     """
     if units is not None and units not in UNITS:
         raise MolgfnError(f"units must be one of {', '.join(UNITS)}; got {units!r}")
@@ -307,6 +338,7 @@ def load_assay_table(
     columns = list(frame.columns)
     s_col = _resolve_column(columns, smiles_col, SMILES_COLUMNS, "SMILES", path)
     l_col = _resolve_column(columns, label_col, LABEL_COLUMNS, "label", path)
+    units = _check_units(frame, l_col, units, path)
 
     report = LoadReport(
         path=str(path),

@@ -129,7 +129,9 @@ class Proxy:
         """Ensemble mean and spread (population std over members) for each SMILES.
 
         Unparsable SMILES give NaN in both. Deterministic: networks are in eval mode (no dropout, fixed
-        batch-norm statistics), so a molecule's score does not depend on its batch.
+        batch-norm statistics); the same call gives the same numbers, also after save/load in another
+        process. A GNN score can differ by ~1e-7 between batch compositions (float32 matrix products
+        are blocked by batch size); forest scores do not depend on the batch at all.
         """
         members = self.predict_members(smiles, batch_size=batch_size, standardize=standardize)
         return members.mean(axis=0), members.std(axis=0)
