@@ -1,0 +1,74 @@
+"""Per-molecule property columns shared by the export table (:mod:`molgfn.export`) and the candidate
+filters (:mod:`molgfn.filters`): the same numbers in a CSV column and behind a ``--filters`` threshold.
+
+The five reward descriptors (qed, sa, mw, logp, tpsa) are the reward's own
+:class:`molgfn.reward.components.Descriptor` components (same RDKit functions, same per-SMILES memo),
+held here once per process so a dashboard that re-filters or re-exports the same molecules pays for
+QED and SA once. The counts use Lipinski's own definitions (Lipinski et al., Adv. Drug Deliv. Rev.
+1997): H-bond donors = number of N–H and O–H bonds, acceptors = number of N and O atoms, so the
+``lipinski`` filter can be checked by hand from the exported columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import rdMolDescriptors
+
+from molgfn.reward.components import Descriptor, MolBatch, ValueCache
+
+# name -> (meaning, unit); the order is the export table's column order
+PROPERTIES: dict[str, tuple[str, str]] = {
+    "qed": ("quantitative estimate of drug-likeness (Bickerton et al. 2012, RDKit QED.qed)", "0-1"),
+    "sa": (
+        "synthetic accessibility score (Ertl & Schuffenhauer 2009, RDKit Contrib sascorer)",
+        "1 easy-10 hard",
+    ),
+    "mw": ("average molecular weight (RDKit Descriptors.MolWt)", "Da"),
+    "logp": ("Wildman-Crippen logP (RDKit Crippen.MolLogP)", "log units"),
+    "tpsa": ("topological polar surface area, N and O only (RDKit CalcTPSA)", "Å²"),
+    "hbd": ("H-bond donors, Lipinski's definition: number of N-H and O-H bonds", "count"),
+    "hba": ("H-bond acceptors, Lipinski's definition: number of N and O atoms", "count"),
+    "rotatable_bonds": (
+        "rotatable bonds (RDKit CalcNumRotatableBonds, strict: amide C-N not counted)",
+        "count",
+    ),
+}
+INTEGER_PROPERTIES = ("hbd", "hba", "rotatable_bonds")
+
+_COUNTS: dict[str, Callable[[Chem.Mol], int]] = {
+    "hbd": rdMolDescriptors.CalcNumLipinskiHBD,
+    "hba": rdMolDescriptors.CalcNumLipinskiHBA,
+    "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+}
+_DESCRIPTORS = {name: Descriptor(name) for name in ("qed", "sa", "mw", "logp", "tpsa")}
+_COUNT_CACHES = {name: ValueCache() for name in _COUNTS}
+
+
+def compute_properties(batch: MolBatch, names: Sequence[str] = tuple(PROPERTIES)) -> dict[str, np.ndarray]:
+    """The named properties of every molecule of ``batch`` as float arrays, NaN for invalid molecules
+    (integer properties too: NaN needs a float)."""
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        if name in _DESCRIPTORS:
+            out[name] = _DESCRIPTORS[name].compute(batch)
+        elif name in _COUNTS:
+            out[name] = _count(batch, _COUNTS[name], _COUNT_CACHES[name])
+        else:
+            raise KeyError(f"unknown property {name!r}; known: {', '.join(PROPERTIES)}")
+    return out
+
+
+def _count(batch: MolBatch, fn: Callable[[Chem.Mol], int], cache: ValueCache) -> np.ndarray:
+    values = np.full(len(batch), np.nan)
+    for i, mol in enumerate(batch.mols):
+        if mol is None:
+            continue
+        cached = cache.get(batch.smiles[i])
+        if cached is None:
+            cached = float(fn(mol))
+            cache.put(batch.smiles[i], cached)
+        values[i] = cached
+    return values
