@@ -29,7 +29,7 @@ from rdkit.Chem import rdDepictor
 
 from molgfn.errors import MolgfnError
 from molgfn.metrics import murcko
-from molgfn.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties
+from molgfn.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties, remember
 from molgfn.reference import ReferenceSet, canonical_smiles
 from molgfn.reward.components import MolBatch
 
@@ -52,6 +52,7 @@ def molecule_table(
     proxy: Predictor | None = None,
     reference_smiles: Sequence[str] | ReferenceSet | None = None,
     extra: Mapping[str, Sequence[Any]] | None = None,
+    reward: Any | None = None,
 ) -> pd.DataFrame:
     """One row per SMILES (same order, duplicates and invalid SMILES kept) with the documented columns.
 
@@ -60,6 +61,10 @@ def molecule_table(
     proxy_std; ``reference_smiles`` (the proxy's training SMILES) gives novel and the nearest training
     molecule; ``extra["fragments"]`` gives the fragments column and other ``extra`` keys are appended.
     The RDKit properties and the scaffold are always there. Invalid SMILES get NaN / empty values.
+
+    ``reward`` (the :class:`molgfn.reward.Reward` that produced ``reward_result``) is optional and only
+    saves time: the raw values of its RDKit descriptor components (qed, sa, mw, logp, tpsa; the default
+    reward has qed, sa and mw) are reused for the property columns instead of being computed again.
     """
     smiles = [s if isinstance(s, str) else str(s) for s in smiles]
     n = len(smiles)
@@ -75,6 +80,9 @@ def molecule_table(
         for name in reward_result.raw:
             columns[f"{name}{RAW_SUFFIX}"] = np.asarray(reward_result.raw[name], dtype=float)
             columns[f"{name}{DESIRABILITY_SUFFIX}"] = np.asarray(reward_result.transformed[name], dtype=float)
+        for term in getattr(reward, "terms", ()):
+            if term.kind in PROPERTIES and term.name in reward_result.raw:
+                remember(term.kind, batch.smiles, reward_result.raw[term.name])
 
     if proxy is not None:
         columns["proxy_mean"], columns["proxy_std"] = _predict(proxy, batch)

@@ -4,7 +4,10 @@ filters (:mod:`molgfn.filters`): the same numbers in a CSV column and behind a `
 The five reward descriptors (qed, sa, mw, logp, tpsa) are the reward's own
 :class:`molgfn.reward.components.Descriptor` components (same RDKit functions, same per-SMILES memo),
 held here once per process so a dashboard that re-filters or re-exports the same molecules pays for
-QED and SA once. The counts use Lipinski's own definitions (Lipinski et al., Adv. Drug Deliv. Rev.
+QED and SA once. QED is the costly one and computes MW, logP, TPSA and the (strict) rotatable bonds on
+the way (``QED.properties``), so when QED is asked for, those are taken from it rather than computed
+again (the same RDKit functions on the same molecule: equal values). Values already known, e.g. a
+reward's raw QED of the same molecules, can be handed in with :func:`remember`. The counts use Lipinski's own definitions (Lipinski et al., Adv. Drug Deliv. Rev.
 1997): H-bond donors = number of N–H and O–H bonds, acceptors = number of N and O atoms, so the
 ``lipinski`` filter can be checked by hand from the exported columns.
 """
@@ -15,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 from rdkit import Chem
-from rdkit.Chem import rdMolDescriptors
+from rdkit.Chem import QED, rdMolDescriptors
 
 from molgfn.reward.components import Descriptor, MolBatch, ValueCache
 
@@ -50,6 +53,8 @@ _COUNT_CACHES = {name: ValueCache() for name in _COUNTS}
 def compute_properties(batch: MolBatch, names: Sequence[str] = tuple(PROPERTIES)) -> dict[str, np.ndarray]:
     """The named properties of every molecule of ``batch`` as float arrays, NaN for invalid molecules
     (integer properties too: NaN needs a float)."""
+    if "qed" in names:
+        _qed_with_its_properties(batch)
     out: dict[str, np.ndarray] = {}
     for name in names:
         if name in _DESCRIPTORS:
@@ -72,3 +77,44 @@ def _count(batch: MolBatch, fn: Callable[[Chem.Mol], int], cache: ValueCache) ->
             cache.put(batch.smiles[i], cached)
         values[i] = cached
     return values
+
+
+def _cache(name: str) -> ValueCache:
+    return _DESCRIPTORS[name].cache if name in _DESCRIPTORS else _COUNT_CACHES[name]
+
+
+def clear_memo() -> None:
+    """Forget every memoised property value (benchmarks; a long-lived process that wants memory back)."""
+    for descriptor in _DESCRIPTORS.values():
+        descriptor.cache = ValueCache()
+    for name in _COUNT_CACHES:
+        _COUNT_CACHES[name] = ValueCache()
+
+
+def remember(name: str, smiles: Sequence[str], values: Sequence[float]) -> None:
+    """Memoise known values of property ``name`` (e.g. a reward component's raw QED of the same
+    SMILES); NaN values are skipped."""
+    cache = _cache(name)
+    for s, value in zip(smiles, values):
+        if value == value:  # not NaN
+            cache.put(s, float(value))
+
+
+# QED.properties field -> the property it equals (same RDKit function on the same molecule)
+_QED_FIELDS = {"MW": "mw", "ALOGP": "logp", "PSA": "tpsa", "ROTB": "rotatable_bonds"}
+
+
+def _qed_with_its_properties(batch: MolBatch) -> None:
+    """Compute QED where it is not memoised, memoising MW, logP, TPSA and rotatable bonds on the way."""
+    cache = _cache("qed")
+    for smiles, mol in zip(batch.smiles, batch.mols):
+        if mol is None or cache.get(smiles) is not None:
+            continue
+        try:
+            properties = QED.properties(mol)
+            value = float(QED.qed(mol, qedProperties=properties))
+        except Exception:  # noqa: BLE001 - left to the per-property pass, which records NaN
+            continue
+        cache.put(smiles, value)
+        for field, name in _QED_FIELDS.items():
+            _cache(name).put(smiles, float(getattr(properties, field)))

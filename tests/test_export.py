@@ -190,3 +190,43 @@ def test_an_interrupted_export_leaves_no_file_and_keeps_the_old_one(tmp_path, mo
 def test_read_sdf_table_of_a_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(MolgfnError, match="SDF file not found"):
         read_sdf_table(tmp_path / "none.sdf")
+
+
+def test_property_columns_equal_the_rdkit_functions_even_when_taken_from_qed():
+    from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
+
+    from molgfn.properties import clear_memo
+
+    clear_memo()
+    table = molecule_table(SMILES[:-1])
+    mols = [Chem.MolFromSmiles(s) for s in SMILES[:-1]]
+    for column, fn in {
+        "qed": QED.qed,
+        "mw": Descriptors.MolWt,
+        "logp": Crippen.MolLogP,
+        "tpsa": rdMolDescriptors.CalcTPSA,
+        "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+    }.items():
+        assert table[column].tolist() == [fn(m) for m in mols], column
+
+
+def test_the_rewards_descriptor_values_are_reused(monkeypatch):
+    from rdkit.Chem import QED
+
+    from molgfn.properties import clear_memo
+
+    reward = Reward.from_config(REWARD_CONFIG)
+    result = reward.score(SMILES)
+    clear_memo()
+
+    def no_qed(mol):
+        raise RuntimeError("QED must not be computed again")
+
+    monkeypatch.setattr(QED, "properties", no_qed)
+    table = molecule_table(SMILES, reward_result=result, reward=reward)
+    np.testing.assert_array_equal(table["qed"], result.raw["qed"])
+    np.testing.assert_array_equal(table["sa"], result.raw["sa"])
+    clear_memo()
+    assert (
+        molecule_table(SMILES[:1], reward_result=None)["qed"].isna().all()
+    )  # without the reward: recomputed
