@@ -7,9 +7,11 @@ held here once per process so a dashboard that re-filters or re-exports the same
 QED and SA once. QED is the costly one and computes MW, logP, TPSA and the (strict) rotatable bonds on
 the way (``QED.properties``), so when QED is asked for, those are taken from it rather than computed
 again (the same RDKit functions on the same molecule: equal values). Values already known, e.g. a
-reward's raw QED of the same molecules, can be handed in with :func:`remember`. The counts use Lipinski's own definitions (Lipinski et al., Adv. Drug Deliv. Rev.
-1997): H-bond donors = number of N–H and O–H bonds, acceptors = number of N and O atoms, so the
-``lipinski`` filter can be checked by hand from the exported columns.
+reward's raw QED of the same molecules, can be handed in with :func:`remember`.
+
+The counts use Lipinski's own definitions (Lipinski et al., Adv. Drug Deliv. Rev. 1997): H-bond donors
+= number of N–H and O–H bonds, acceptors = number of N and O atoms, so the ``lipinski`` filter can be
+checked by hand from the exported columns.
 """
 
 from __future__ import annotations
