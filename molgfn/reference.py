@@ -2,8 +2,9 @@
 fingerprints, for the nearest training molecule of each generated one.
 
 Fingerprints are Morgan radius 2, 2048 bits (ECFP4-like), compared by Tanimoto similarity with RDKit's
-``BulkTanimotoSimilarity``; the reference fingerprints are computed once per set (and the last set is
-memoised, so a dashboard re-exporting against the same training set does not recompute them).
+``BulkTanimotoSimilarity``; the reference fingerprints are computed once per set, when first needed (and
+the last set is memoised, so a dashboard re-exporting against the same training set does not recompute
+them).
 """
 
 from __future__ import annotations
@@ -30,9 +31,17 @@ class ReferenceSet:
     def __init__(self, smiles: Sequence[str]) -> None:
         batch = MolBatch.parse(list(smiles))
         mols = [m for m in batch.mols if m is not None]
+        self._mols = mols
         self.smiles: list[str] = [Chem.MolToSmiles(m) for m in mols]
         self.canonical: frozenset[str] = frozenset(self.smiles)
-        self.fingerprints = [_GENERATOR.GetFingerprint(m) for m in mols]
+        self._fingerprints: list | None = None
+
+    @property
+    def fingerprints(self) -> list:
+        """Morgan fingerprints of the reference molecules, computed on first use (novelty needs none)."""
+        if self._fingerprints is None:
+            self._fingerprints = [_GENERATOR.GetFingerprint(m) for m in self._mols]
+        return self._fingerprints
 
     @classmethod
     def of(cls, smiles: Sequence[str] | ReferenceSet) -> ReferenceSet:
