@@ -69,13 +69,13 @@ def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Con
         return _config_of(folder), policy, f"{path} (step {state.get('step', '?')})"
     if (path / "policy.pt").exists():
         return _config_of(path), _read_state(path / "policy.pt")["policy"], str(path)
-    checkpoints = sorted((path / "checkpoints").glob("step-*.pt")) if (path / "checkpoints").exists() else []
-    if not checkpoints:
-        raise MolgfnError(f"{path}: no checkpoint yet (is the run still starting?)")
     from molgfn.runs import RunStore
     from molgfn.train import load_latest_checkpoint
 
-    state = load_latest_checkpoint(RunStore.open(path))
+    store = RunStore.open(path)
+    if not store.checkpoints():
+        raise MolgfnError(f"{path}: no checkpoint yet (is the run still starting?)")
+    state = load_latest_checkpoint(store)
     if state is None:
         raise MolgfnError(f"{path}: no readable checkpoint")
     return _config_of(path), state["algorithm"]["policy"], f"{path} (step {state['step']})"
@@ -108,6 +108,16 @@ class Generator:
         return None
 
     @property
+    def reference(self):
+        """The proxy's training molecules (novelty, nearest neighbour), fingerprinted once; None without a proxy."""
+        if not hasattr(self, "_reference"):
+            from molgfn.reference import ReferenceSet
+
+            proxy = self.proxy
+            self._reference = ReferenceSet.of(list(proxy.train_smiles)) if proxy is not None else None
+        return self._reference
+
+    @property
     def beta_range(self) -> tuple[float, float]:
         return self.cfg.train.beta_min, self.cfg.train.beta_max
 
@@ -135,7 +145,7 @@ class Generator:
         if not math.isfinite(beta) or beta <= 0:
             raise MolgfnError(f"--beta: must be a positive number (got {beta})")
         rules = parse_filters(filters) if filters else []
-        reference = list(self.proxy.train_smiles) if self.proxy is not None else None
+        reference = self.reference
         cap = max_samples or max(20 * n, 10_000)
         rng = np.random.default_rng(self.cfg.run.seed if seed is None else seed)
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
@@ -179,6 +189,7 @@ class Generator:
             proxy=self.proxy,
             reference_smiles=reference,
             extra={"fragments": kept_fragments},
+            reward=self.reward,
         )
         return table, report
 
