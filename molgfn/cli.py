@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "molgfn.proxy.cli",
     "molgfn.reward.cli",
     "molgfn.verify_cli",
+    "molgfn.generate_cli",
     "molgfn.train_cli",
     "molgfn.app_cli",
 ]

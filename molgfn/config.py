@@ -357,6 +357,9 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
     done: set[str] = set()
     for text in overrides:
         parts, value = parse_override(text)
+        if parts[0] == "reward" and len(parts) > 1 and "reward" not in data:
+            # no [reward] table means the default reward: override a key of it, not the whole table
+            data["reward"] = copy.deepcopy(DEFAULT_REWARD_CONFIG)
         node = data
         for i, part in enumerate(parts[:-1]):
             child = node.get(part)

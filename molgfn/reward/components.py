@@ -86,24 +86,88 @@ class ValueCache:
         return len(self._values)
 
 
+def _safe(fn: Callable[[Chem.Mol], float], mol: Chem.Mol) -> float:
+    try:
+        return float(fn(mol))
+    except Exception:  # noqa: BLE001 - a descriptor failing on one odd molecule must not stop the batch
+        return np.nan
+
+
 def _per_molecule(
-    batch: MolBatch, fn: Callable[[Chem.Mol], float], cache: ValueCache | None = None
+    batch: MolBatch,
+    fn: Callable[[Chem.Mol], float],
+    cache: ValueCache | None = None,
+    kind: str | None = None,
+    workers: int = 0,
 ) -> np.ndarray:
-    """Apply an RDKit function to each valid molecule; NaN for invalid ones or where RDKit raises."""
+    """Apply an RDKit function to each valid molecule; NaN for invalid ones or where RDKit raises.
+
+    With ``workers`` > 0 the molecules not in the cache are computed in that many worker processes
+    (by ``kind``, see :func:`parallel_values`); the result is the same."""
     out = np.full(len(batch), np.nan)
+    todo = []
     for i, mol in enumerate(batch.mols):
         if mol is None:
             continue
         cached = cache.get(batch.smiles[i]) if cache is not None else None
         if cached is not None:
             out[i] = cached
-            continue
-        try:
-            out[i] = float(fn(mol))
-        except Exception:  # noqa: BLE001 - a descriptor failing on one odd molecule must not stop the batch
-            out[i] = np.nan
+        else:
+            todo.append(i)
+    if workers > 0 and kind is not None and len(todo) >= 2 * workers:
+        values = parallel_values(kind, [batch.smiles[i] for i in todo], workers)
+    else:
+        values = [_safe(fn, batch.mols[i]) for i in todo]
+    for i, value in zip(todo, values):
+        out[i] = value
         if cache is not None:
-            cache.put(batch.smiles[i], out[i])
+            cache.put(batch.smiles[i], value)
+    return out
+
+
+_POOLS: dict[int, Any] = {}
+_WORKER_PAINS: list = []
+
+
+def _worker_pains(mol: Chem.Mol) -> float:
+    if not _WORKER_PAINS:
+        params = FilterCatalog.FilterCatalogParams()
+        params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
+        _WORKER_PAINS.append(FilterCatalog.FilterCatalog(params))
+    return 0.0 if _WORKER_PAINS[0].HasMatch(mol) else 1.0
+
+
+def _worker_values(kind: str, smiles: list[str]) -> list[float]:
+    """Runs in a worker process: the raw values of one deterministic RDKit component."""
+    fn = _worker_pains if kind == "pains" else DESCRIPTORS[kind]
+    block = rdBase.BlockLogs()
+    out = []
+    for s in smiles:
+        mol = Chem.MolFromSmiles(s)
+        out.append(_safe(fn, mol) if mol is not None else np.nan)
+    del block
+    return out
+
+
+def parallel_values(kind: str, smiles: list[str], workers: int) -> list[float]:
+    """Values of a descriptor (or ``pains``) computed in a pool of ``workers`` processes.
+
+    QED and the SA score cost milliseconds per drug-sized molecule, which would dominate a training step;
+    while the trainer waits for its reward, the worker processes use every core. The pool is created
+    once per process (spawned, so it holds no copy of the trainer's torch state)."""
+    import atexit
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        _POOLS[workers] = pool
+        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+    chunks = [list(c) for c in np.array_split(np.array(smiles, dtype=object), workers) if len(c)]
+    out: list[float] = []
+    for part in pool.map(_worker_values, [kind] * len(chunks), chunks):
+        out.extend(part)
     return out
 
 
@@ -113,9 +177,10 @@ class Descriptor:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.cache = ValueCache()
+        self.workers = 0  # set from reward.workers
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, DESCRIPTORS[self.kind], self.cache)
+        return _per_molecule(batch, DESCRIPTORS[self.kind], self.cache, self.kind, self.workers)
 
 
 # kind -> the RDKit function computing its raw value
@@ -144,9 +209,11 @@ class Pains:
         params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
         self._catalog = FilterCatalog.FilterCatalog(params)
         self.cache = ValueCache()
+        self.workers = 0  # set from reward.workers
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0, self.cache)
+        fn = lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0  # noqa: E731
+        return _per_molecule(batch, fn, self.cache, "pains", self.workers)
 
 
 class Similarity:

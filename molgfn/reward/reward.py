@@ -107,6 +107,7 @@ class Reward:
         table = Table(cfg, "reward")
         aggregation = table.string("aggregation", "geometric", choices=agg.AGGREGATIONS)
         min_score = table.number("min_score", agg.DEFAULT_MIN_SCORE, gt=0.0, le=1.0)
+        workers = table.integer("workers", 0, ge=0)
         raw_components = table.raw("components")
         if not isinstance(raw_components, (list, tuple)) or not raw_components:
             raise table.error("components", "must be a non-empty array of tables ([[reward.components]])")
@@ -122,6 +123,9 @@ class Reward:
             terms.append(term)
         if not sum(t.weight for t in terms) > 0:
             raise MolgfnError("reward.components: at least one component needs a weight > 0")
+        for term in terms:
+            if hasattr(term.component, "workers"):
+                term.component.workers = workers
         return cls(terms, aggregation, min_score, config=dict(cfg))
 
     @classmethod

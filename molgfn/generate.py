@@ -1,0 +1,211 @@
+"""Generating candidate molecules from a trained GFlowNet.
+
+A generator is loaded from a run (its id or folder: the latest checkpoint), from a checkpoint file, or
+from a shipped generator folder (``config.toml`` + ``policy.pt``, e.g. ``models/generator_default``).
+:meth:`Generator.generate` samples at a chosen inverse temperature β, optionally keeps sampling until N
+unique molecules pass the filters (with a cap), scores the result once with the run's reward and returns
+the export table of :func:`molgfn.export.molecule_table`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from molgfn.config import Config, config_from_dict, read_toml
+from molgfn.errors import MolgfnError
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
+
+
+@dataclass
+class GenerationReport:
+    requested: int
+    produced: int
+    sampled: int  # trajectories drawn
+    duplicates: int
+    filtered: dict[str, int] = field(default_factory=dict)  # molecules removed by each filter
+    capped: bool = False  # stopped at the sampling cap before reaching ``requested``
+
+
+def _config_of(folder: Path) -> Config:
+    path = folder / "config.toml"
+    if not path.exists():
+        raise MolgfnError(f"{folder}: no config.toml here (not a run folder nor a generator folder)")
+    return config_from_dict(read_toml(path), source=str(path), base_dir=folder, check_files=True)
+
+
+def _read_state(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise MolgfnError(f"{path}: file not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user-facing error
+        raise MolgfnError(
+            f"{path}: not a readable molgfn checkpoint ({exc.__class__.__name__}: {exc})"
+        ) from None
+
+
+def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Config, dict, str]:
+    """(config, policy state dict, description) of a run id/folder, checkpoint file or generator folder."""
+    path = Path(path_or_run)
+    if not path.exists() and (Path(runs_dir) / str(path_or_run)).exists():
+        path = Path(runs_dir) / str(path_or_run)
+    if not path.exists():
+        raise MolgfnError(f"{path_or_run}: no such run, checkpoint or generator (runs folder: {runs_dir})")
+    if path.is_file():
+        state = _read_state(path)
+        policy = state.get("algorithm", {}).get("policy") if "algorithm" in state else state.get("policy")
+        if policy is None:
+            raise MolgfnError(f"{path}: holds no policy weights")
+        folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
+        return _config_of(folder), policy, f"{path} (step {state.get('step', '?')})"
+    if (path / "policy.pt").exists():
+        return _config_of(path), _read_state(path / "policy.pt")["policy"], str(path)
+    from molgfn.runs import RunStore
+    from molgfn.train import load_latest_checkpoint
+
+    store = RunStore.open(path)
+    if not store.checkpoints():
+        raise MolgfnError(f"{path}: no checkpoint yet (is the run still starting?)")
+    state = load_latest_checkpoint(store)
+    if state is None:
+        raise MolgfnError(f"{path}: no readable checkpoint")
+    return _config_of(path), state["algorithm"]["policy"], f"{path} (step {state['step']})"
+
+
+class Generator:
+    """A trained policy with its environment and reward, ready to sample candidates."""
+
+    def __init__(self, cfg: Config, policy_state: dict, source: str = ""):
+        from molgfn.gflownet import GFlowNet
+
+        self.cfg = cfg
+        self.source = source
+        self.reward = cfg.build_reward()
+        self.gfn = GFlowNet(cfg, score_fn=self._score)
+        self.gfn.policy.load_state_dict(policy_state)
+        self.gfn.policy.eval()
+
+    def _score(self, smiles: list[str]):
+        result = self.reward.score(smiles)
+        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
+
+    @property
+    def proxy(self):
+        """The proxy model of the reward's first proxy component, if any."""
+        for term in getattr(self.reward, "terms", []):
+            model = getattr(getattr(term, "component", None), "model", None)
+            if model is not None and hasattr(model, "train_smiles"):
+                return model
+        return None
+
+    @property
+    def reference(self):
+        """The proxy's training molecules (novelty, nearest neighbour), fingerprinted once; None without a proxy."""
+        if not hasattr(self, "_reference"):
+            from molgfn.reference import ReferenceSet
+
+            proxy = self.proxy
+            self._reference = ReferenceSet.of(list(proxy.train_smiles)) if proxy is not None else None
+        return self._reference
+
+    @property
+    def beta_range(self) -> tuple[float, float]:
+        return self.cfg.train.beta_min, self.cfg.train.beta_max
+
+    def generate(
+        self,
+        n: int,
+        beta: float | None = None,
+        unique: bool = False,
+        filters: str | Sequence[str] | None = None,
+        progress: Callable[[float], None] | None = None,
+        batch_size: int = 256,
+        max_samples: int | None = None,
+        seed: int | None = None,
+    ) -> tuple[pd.DataFrame, GenerationReport]:
+        """``n`` molecules at inverse temperature ``beta`` (default: the top of the training range).
+
+        With ``unique`` (or filters) sampling continues until ``n`` unique molecules pass, up to
+        ``max_samples`` trajectories (default max(20·n, 10,000)); the report says when the cap was hit."""
+        from molgfn.export import molecule_table
+        from molgfn.filters import apply_filters, parse_filters
+
+        if n < 1:
+            raise MolgfnError(f"--n: must be at least 1 (got {n})")
+        beta = float(self.cfg.train.beta_max if beta is None else beta)
+        if not math.isfinite(beta) or beta <= 0:
+            raise MolgfnError(f"--beta: must be a positive number (got {beta})")
+        rules = parse_filters(filters) if filters else []
+        reference = self.reference
+        cap = max_samples or max(20 * n, 10_000)
+        rng = np.random.default_rng(self.cfg.run.seed if seed is None else seed)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        kept_smiles: list[str] = []
+        kept_fragments: list[str] = []
+        seen: set[str] = set()
+        report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
+        vocab = self.gfn.vocab
+        while len(kept_smiles) < n and report.sampled < cap:
+            size = min(batch_size, cap - report.sampled)
+            trajs = self.gfn.sampler.sample(np.full(size, beta), rng, generator=gen, score=False)
+            report.sampled += size
+            candidates, fragments = [], []
+            for smi, tree in zip(trajs.smiles, trajs.trees):
+                if (unique or rules) and smi in seen:
+                    report.duplicates += 1
+                    continue
+                seen.add(smi)
+                candidates.append(smi)
+                fragments.append(" + ".join(vocab[f].smiles for f in tree.frags))
+            if rules and candidates:
+                mask, removed = apply_filters(candidates, rules, reference_smiles=reference)
+                for name, count in removed.items():
+                    report.filtered[name] = report.filtered.get(name, 0) + int(count)
+                candidates = [c for c, m in zip(candidates, mask) if m]
+                fragments = [f for f, m in zip(fragments, mask) if m]
+            room = n - len(kept_smiles)
+            kept_smiles += candidates[:room]
+            kept_fragments += fragments[:room]
+            if progress is not None:
+                progress(min(1.0, len(kept_smiles) / n))
+        report.produced = len(kept_smiles)
+        report.capped = report.produced < n
+        if not kept_smiles:
+            table = pd.DataFrame({"smiles": []})
+            return table, report
+        result = self.reward.score(kept_smiles)
+        table = molecule_table(
+            kept_smiles,
+            reward_result=result,
+            proxy=self.proxy,
+            reference_smiles=reference,
+            extra={"fragments": kept_fragments},
+            reward=self.reward,
+        )
+        return table, report
+
+
+def load_generator(path_or_run: str | Path = DEFAULT_GENERATOR, runs_dir: str | Path = "runs") -> Generator:
+    """A :class:`Generator` from a run id or folder, a checkpoint file, or a generator folder."""
+    cfg, policy, source = resolve(path_or_run, runs_dir)
+    return Generator(cfg, policy, source)
+
+
+def save_generator(gfn, cfg: Config, folder: str | Path, command: str = "") -> Path:
+    """Write a shipped-generator folder: the run config and the policy weights only (no optimiser)."""
+    from molgfn.config import save_config
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, folder / "config.toml")
+    torch.save({"policy": gfn.policy.state_dict(), "command": command}, folder / "policy.pt")
+    return folder
