@@ -76,22 +76,32 @@ for problem in problems:
 if st.button("Generate", type="primary", disabled=bool(problems), key="generate"):
     bar = st.progress(0.0, text="sampling…")
     try:
-        table = generator(source, str(cfg.runs_dir)).generate(
+        table, report = generator(source, str(cfg.runs_dir)).generate(
             int(n),
             beta=beta,
             unique=unique,
             filters=filters.strip() or None,
             progress=lambda f: bar.progress(min(1.0, float(f)), text=f"sampling… {100 * float(f):.0f}%"),
         )
-        st.session_state["generated"] = (source, table)
+        st.session_state["generated"] = (source, table, report)
     except MolgfnError as exc:
         st.error(str(exc))
     bar.empty()
 
 generated = st.session_state.get("generated")
 if generated is not None:
-    source_used, table = generated
+    source_used, table, report = generated
     st.subheader(f"{len(table):,} molecules from {labels.get(source_used, 'run ' + source_used)}")
+    removed = ", ".join(f"{name}: {count:,}" for name, count in report.filtered.items() if count)
+    st.caption(
+        f"{report.sampled:,} trajectories sampled · {report.duplicates:,} duplicates dropped"
+        + (f" · removed by filters: {removed}" if removed else "")
+    )
+    if report.capped:
+        st.warning(
+            f"Only {report.produced:,} of {report.requested:,} molecules after {report.sampled:,} samples "
+            "(the sampling cap): loosen the filters or lower β for more variety."
+        )
     if table.empty:
         st.warning("No molecule passed the filters; loosen them or generate more.")
     else:
