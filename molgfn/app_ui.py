@@ -97,8 +97,8 @@ def load_proxy(path: str) -> Any:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def reference_set(path: str) -> Any:
-    """The proxy's training molecules as a :class:`molgfn.explore.ReferenceSet`."""
-    from molgfn.explore import ReferenceSet
+    """The proxy's training molecules as a :class:`molgfn.reference.ReferenceSet`."""
+    from molgfn.reference import ReferenceSet
 
     return ReferenceSet(load_proxy(path).train_smiles)
 

@@ -11,10 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from rdkit import Chem, DataStructs, rdBase
+from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
 from molgfn.metrics import fingerprint_matrix, internal_diversities
+from molgfn.reference import ReferenceSet
 from molgfn.reward.components import DESCRIPTORS, MolBatch, _per_molecule
 
 PROPERTIES = ("qed", "sa", "mw", "logp")
@@ -39,43 +40,11 @@ def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES
     return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
 
 
-class ReferenceSet:
-    """A set of reference molecules (the proxy's training data): novelty and nearest neighbours.
-
-    Novelty is a set lookup of canonical SMILES (the run store and the proxy both keep RDKit canonical
-    SMILES, so nothing is parsed for it); fingerprints for nearest neighbours are computed on first use."""
-
-    def __init__(self, smiles: Sequence[str]) -> None:
-        self.smiles = [s for s in smiles if isinstance(s, str) and s]
-        self.canonical = set(self.smiles)
-        self._fps: list | None = None
-        self._fp_smiles: list[str] = []
-
-    def __len__(self) -> int:
-        return len(self.smiles)
-
-    def is_novel(self, smiles: Sequence[str]) -> np.ndarray:
-        """True where a (canonical) SMILES is not in the reference set."""
-        return np.fromiter((s not in self.canonical for s in smiles), dtype=bool, count=len(smiles))
-
-    def _fingerprints(self) -> list:
-        if self._fps is None:
-            batch = MolBatch.parse(self.smiles)
-            self._fp_smiles = [s for s, m in zip(batch.smiles, batch.mols) if m is not None]
-            self._fps = [_MODE_FP.GetFingerprint(m) for m in batch.mols if m is not None]
-        return self._fps
-
-    def nearest(self, smiles: str) -> tuple[str | None, float]:
-        """The most similar reference molecule (Tanimoto, Morgan radius 2, 2048 bits) and its similarity."""
-        block = rdBase.BlockLogs()
-        mol = Chem.MolFromSmiles(smiles)
-        del block
-        fps = self._fingerprints()
-        if mol is None or not fps:
-            return None, float("nan")
-        sims = DataStructs.BulkTanimotoSimilarity(_MODE_FP.GetFingerprint(mol), fps)
-        best = int(np.argmax(sims))
-        return self._fp_smiles[best], float(sims[best])
+def nearest_reference(reference: ReferenceSet, smiles: str) -> tuple[str | None, float]:
+    """The most similar molecule of a :class:`molgfn.reference.ReferenceSet` (the proxy's training set)
+    to ``smiles`` and their Tanimoto similarity (Morgan radius 2, 2048 bits); (None, NaN) if invalid."""
+    names, similarity = reference.nearest(MolBatch.parse([smiles]).mols)
+    return (names[0] or None), float(similarity[0])
 
 
 def molecule_view(molecules: pd.DataFrame, unique: bool = True) -> pd.DataFrame:

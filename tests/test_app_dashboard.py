@@ -24,14 +24,15 @@ from molgfn.config import load_config
 from molgfn.drawing import compile_smarts, mol_svg, substructure_mask
 from molgfn.errors import MolgfnError
 from molgfn.explore import (
-    ReferenceSet,
     chemical_space,
     diversity_over_training,
     modes_discovered,
     molecule_properties,
     molecule_view,
+    nearest_reference,
     step_windows,
 )
+from molgfn.reference import ReferenceSet
 from molgfn.runs import RunStore, pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -200,8 +201,9 @@ def test_properties_views_and_reference():
     assert list(view["smiles"]) == ["CCO", "CCN"] and list(view["samples"]) == [2, 1]
     ref = ReferenceSet(["CCO", "c1ccccc1"])
     assert ref.is_novel(["CCO", "CCN"]).tolist() == [False, True]
-    near, sim = ref.nearest("Cc1ccccc1")
+    near, sim = nearest_reference(ref, "Cc1ccccc1")
     assert near == "c1ccccc1" and 0 < sim < 1
+    assert nearest_reference(ref, "bad")[0] is None
 
 
 def test_modes_and_windows():

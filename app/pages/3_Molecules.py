@@ -10,7 +10,14 @@ import streamlit as st
 from molgfn import app_ui
 from molgfn.drawing import compile_smarts, mol_svg, substructure_mask
 from molgfn.errors import MolgfnError
-from molgfn.explore import PROPERTIES, PROPERTY_LABELS, brics_fragments, molecule_properties, molecule_view
+from molgfn.explore import (
+    PROPERTIES,
+    PROPERTY_LABELS,
+    brics_fragments,
+    molecule_properties,
+    molecule_view,
+    nearest_reference,
+)
 
 PAGE_SIZE = 24
 COLUMNS = 6
@@ -222,7 +229,7 @@ if smiles and smiles in set(table["smiles"]):
             st.dataframe(frags, hide_index=True)
         st.markdown("**Nearest training-set molecule**")
         if proxy_path is not None and proxy_problem is None:
-            near, sim = app_ui.reference_set(str(proxy_path)).nearest(smiles)
+            near, sim = nearest_reference(app_ui.reference_set(str(proxy_path)), smiles)
             if near:
                 st.image(mol_svg(near, 300, 220), width=300)
                 st.caption(f"`{near}` · Tanimoto {sim:.2f}")

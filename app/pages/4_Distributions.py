@@ -40,9 +40,9 @@ with c2:
             "Steps",
             1,
             last,
-            (max(1, last - max(1, last // 5) + 1), last),
+            (max(1, last - max(10, last // 5) + 1), last),
             key=f"dist_steps_{run_id}",
-            help="samples from these training steps (default: the last fifth of training)",
+            help="samples from these training steps (default: the last fifth of training, at least 10 steps)",
         )
     else:
         lo, hi = 1, max(1, last)
@@ -107,11 +107,12 @@ c1.plotly_chart(fig, key="reward_hist")
 with c2:
     if ref is not None:
         fig = go.Figure(go.Histogram(x=ref["label"], nbinsx=40, marker_color="#7f7f7f", name="training data"))
-        units = proxy.metadata.get("units") or "label"
+        label = proxy.metadata.get("label_col") or proxy.metadata.get("label") or "activity"
+        target = proxy.metadata.get("data_file") or "the proxy's data"
         fig.update_layout(
-            title=f"Measured activity of the proxy's training data ({len(proxy.train_smiles):,})",
+            title=f"Measured activity in {target} ({len(proxy.train_smiles):,} molecules)",
             template=app_ui.PLOT_TEMPLATE,
-            xaxis_title=f"activity ({units})",
+            xaxis_title=label,
             yaxis_title="molecules",
             height=320,
             margin={"t": 40, "b": 40},
@@ -144,6 +145,10 @@ for k, name in enumerate(PROPERTIES, start=1):
             row=1,
             col=k,
         )
+    both = pd.concat([mols[name], ref[name]]) if ref is not None else mols[name]
+    low, high = np.nanpercentile(both, [0.5, 99.5]) if both.notna().any() else (0.0, 1.0)
+    pad = 0.05 * (high - low) or 0.5
+    fig.update_xaxes(range=[low - pad, high + pad], row=1, col=k)  # outliers would squash the histogram
 fig.update_layout(barmode="overlay", template=app_ui.PLOT_TEMPLATE, height=300, margin={"t": 40, "b": 30})
 st.plotly_chart(fig, key="property_hist")
 
