@@ -318,7 +318,12 @@ def _pump_locked(runs_dir: Path, state: Path, max_concurrent: int) -> list[str]:
                 continue
             _write_json(
                 state / "launched" / f"{run_id}.json",
-                {"pid": None, "launched": _now(), "argv": [], "error": f"the proxy {requires} was not made"},
+                {
+                    "pid": None,
+                    "launched": _now(),
+                    "argv": [],
+                    "error": f"the proxy {requires} was not made:\n{tail(Path(requires).with_suffix('.log'), 15)}",
+                },
             )
             continue
         if active >= max_concurrent:
@@ -345,7 +350,7 @@ def cancel_queued(runs_dir: str | Path, run_id: str) -> bool:
 
 
 def start_proxy_training(
-    data_path: str | Path, runs_dir: str | Path, *, units: str | None = None
+    data_path: str | Path, runs_dir: str | Path, *, units: str | None = None, model: str = "fp"
 ) -> tuple[Path, int]:
     """Train a proxy on an assay table in the background (``molgfn proxy train``); returns the proxy file
     it will write and the pid. Its output goes to ``<proxy>.log``."""
@@ -353,7 +358,12 @@ def start_proxy_training(
     state = _state_dir(Path(runs_dir).resolve())
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out = state / "proxies" / f"{safe_file_name(data_path.stem)}-{stamp}.proxy.pt"
+    from molgfn.proxy.train import MODELS
+
+    if model not in MODELS:
+        raise MolgfnError(f"proxy model {model!r}: must be one of {', '.join(MODELS)}")
     argv = [sys.executable, "-m", "molgfn", "proxy", "train", str(data_path), "--out", str(out), "--quiet"]
+    argv += ["--model", model]
     if units:
         argv += ["--units", units]
     pid = _spawn(argv, out.with_suffix(".log"))

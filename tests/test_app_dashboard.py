@@ -345,3 +345,45 @@ def test_trainings_outlive_a_killed_dashboard_and_a_new_one_sees_them(runs_dir, 
     wait(lambda: store.status()["status"] == "stopped", what="the run to stop")
     launched = json.loads((runs_dir / ".dashboard" / "launched" / "survivor.json").read_text())
     assert launched["pid"] == pid
+
+
+def test_a_run_on_an_uploaded_table_waits_for_its_proxy_then_trains(runs_dir):
+    lines = (ROOT / "data" / "targets" / "CHEMBL244_Ki.csv").read_text().splitlines()[:201]
+    table = dashboard.save_upload("fxa small.csv", ("\n".join(lines) + "\n").encode(), runs_dir, 10**6)
+    proxy, pid = dashboard.start_proxy_training(table, runs_dir, model="fp")
+    assert proxy.parent == (runs_dir / ".dashboard" / "proxies").resolve() and not proxy.exists()
+    data = dashboard.config_template("tiny")
+    data["train"]["steps"] = 3
+    data["reward"]["components"].insert(
+        0,
+        {
+            "name": "activity",
+            "kind": "proxy",
+            "path": str(proxy),
+            "transform": {"kind": "sigmoid", "low": 5.0, "high": 9.0},
+        },
+    )
+    from molgfn.config import config_from_dict
+
+    cfg = config_from_dict(data, check_files=False)
+    submitted = dashboard.submit_run(cfg, runs_dir, run_id="on-upload", requires=proxy, requires_pid=pid)
+    assert submitted.state == "queued" and "proxy" in dashboard.dashboard_runs(runs_dir)["message"].iloc[0]
+    wait(lambda: proxy.exists(), timeout=120, what="the proxy")
+    wait(lambda: dashboard.pump_queue(runs_dir) == ["on-upload"], timeout=30, what="the queued run to start")
+    wait(lambda: status_of(runs_dir, "on-upload") == "finished", what="the run")
+    assert dashboard.run_proxy_path(RunStore.open("on-upload", runs_dir)) == proxy
+    assert "activity" in RunStore.open("on-upload", runs_dir).read_molecules().columns
+
+
+def test_a_run_whose_proxy_training_died_fails_to_start(runs_dir, tmp_path):
+    bad = tmp_path / "empty.csv"
+    bad.write_text("smiles,pK\n")
+    proxy, pid = dashboard.start_proxy_training(bad, runs_dir)
+    dashboard.submit_run(
+        tiny_cfg("train.steps=3"), runs_dir, run_id="orphan", requires=proxy, requires_pid=pid
+    )
+    wait(lambda: not pid_alive(pid), timeout=120, what="the proxy training to fail")
+    dashboard.pump_queue(runs_dir)
+    frame = dashboard.dashboard_runs(runs_dir)
+    row = frame.loc[frame["id"] == "orphan"].iloc[0]
+    assert row["status"] == "failed" and "was not made" in row["message"]

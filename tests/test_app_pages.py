@@ -67,6 +67,25 @@ def finished_runs(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def proxy_runs(tmp_path_factory) -> Path:
+    """A finished run whose reward uses the shipped proxy (novelty, neighbours, activity histogram)."""
+    from molgfn.proxy import DEFAULT_PROXY
+
+    runs_dir = tmp_path_factory.mktemp("proxy")
+    components = f'[{{kind="qed"}}, {{name="activity", kind="proxy", path="{DEFAULT_PROXY}", transform={{kind="sigmoid", low=5.0, high=9.0}}}}]'
+    train_tiny(
+        runs_dir,
+        "--set",
+        "train.steps=3",
+        "--run-id",
+        "with-proxy",
+        "--set",
+        f"reward.components={components}",
+    )
+    return runs_dir
+
+
+@pytest.fixture(scope="module")
 def failed_runs(tmp_path_factory) -> Path:
     """A run that failed through the trainer's real failure path (its reward command exits 1)."""
     runs_dir = tmp_path_factory.mktemp("failed")
@@ -135,6 +154,20 @@ def test_molecules_page_shows_a_grid_table_and_detail(finished_runs, monkeypatch
     assert_clean(at)
     assert any(s.value == "Molecule" for s in at.subheader)
     assert any("Fragments" in m.value for m in at.markdown)
+
+
+def test_molecules_and_distributions_use_the_runs_proxy(proxy_runs, monkeypatch):
+    at = app(proxy_runs, monkeypatch, "pages/3_Molecules.py")
+    assert_clean(at)
+    assert at.radio(key="f_novel").options == ["all", "novel", "known"]
+    next(b for b in at.button if b.label == "Details").click().run()
+    assert_clean(at)
+    assert any("Tanimoto" in c.value for c in at.caption)
+    at.radio(key="f_novel").set_value("known").run()
+    assert_clean(at)
+    at = app(proxy_runs, monkeypatch, "pages/4_Distributions.py")
+    assert_clean(at)
+    assert not any("n/a" in i.value for i in at.info)
 
 
 def test_molecules_page_reports_an_invalid_smarts(finished_runs, monkeypatch):

@@ -69,6 +69,18 @@ with left:
     proxy_path = None
     table_path = None
     units = None
+    proxy_model = "fp"
+    if target in ("table", "upload"):
+        proxy_model = st.selectbox(
+            "Proxy model",
+            ["fp", "auto", "gnn"],
+            format_func={
+                "fp": "fp: random forest on fingerprints (fast, ~1 min)",
+                "auto": "auto: the better of fp and a GNN ensemble on validation (several minutes)",
+                "gnn": "gnn: GNN ensemble (several minutes)",
+            }.get,
+            key="proxy_model",
+        )
     if target == "table":
         targets = list_targets()
         table_path = st.selectbox("Assay table", targets, format_func=lambda p: p.stem, key="target_table")
@@ -221,9 +233,11 @@ if launch:
             requires = requires_pid = None
             if pending_proxy:
                 requires, requires_pid = start_proxy_training(
-                    data_path, cfg.runs_dir, units=None if units in (None, "auto") else units
+                    data_path,
+                    cfg.runs_dir,
+                    units=None if units in (None, "auto") else units,
+                    model=proxy_model,
                 )
-                set_field(data, "reward.components", components)
                 components[0]["path"] = str(requires)
                 from molgfn.config import config_from_dict
 
