@@ -45,7 +45,6 @@ DEFAULT_VARIANTS = ["tb", "db", "subtb", "fldb", "rlgfn", "rlgfn-coupled", "entp
 def run_one(
     variant: str, seed: int, trajectories: int, config: str | None, extra: list[str], every: int, out: str
 ) -> str:
-    import numpy as np
     import pandas as pd
     import torch
 
@@ -63,6 +62,8 @@ def run_one(
     start = time.perf_counter()
     for step in range(steps):
         m = gfn.train_step(step).metrics
+        if (step + 1) % (every * 8) == 0:
+            print(f"  {variant} seed {seed}: step {step + 1}/{steps} ({time.perf_counter() - start:.0f} s)", flush=True)
         if (step + 1) % every == 0 or step + 1 == steps:
             rows.append(
                 {
@@ -82,7 +83,6 @@ def run_one(
             )
     path = Path(out) / f"{variant}-seed{seed}.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
-    _ = np
     return str(path)
 
 

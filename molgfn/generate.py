@@ -198,14 +198,3 @@ def load_generator(path_or_run: str | Path = DEFAULT_GENERATOR, runs_dir: str | 
     """A :class:`Generator` from a run id or folder, a checkpoint file, or a generator folder."""
     cfg, policy, source = resolve(path_or_run, runs_dir)
     return Generator(cfg, policy, source)
-
-
-def save_generator(gfn, cfg: Config, folder: str | Path, command: str = "") -> Path:
-    """Write a shipped-generator folder: the run config and the policy weights only (no optimiser)."""
-    from molgfn.config import save_config
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, folder / "config.toml")
-    torch.save({"policy": gfn.policy.state_dict(), "command": command}, folder / "policy.pt")
-    return folder

@@ -43,6 +43,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     sample.set_defaults(func=_sample)
 
+    generator = sub.add_parser("generator", help="package a trained run as a generator folder")
+    gsub = generator.add_subparsers(dest="generator_command", metavar="COMMAND", required=True)
+    save = gsub.add_parser(
+        "save",
+        help="write a generator folder (config.toml + policy.pt, no optimiser state) from a run",
+        description="Write the latest checkpoint's policy and the run's config as a compact generator folder, "
+        "which molgfn sample and the dashboard load like a run.",
+    )
+    save.add_argument("model", help="run id, run folder or checkpoint file")
+    save.add_argument("--out", type=Path, required=True, help="folder to write")
+    save.add_argument("--force", action="store_true", help="overwrite a generator folder that exists")
+    save.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    save.set_defaults(func=_save_generator)
+
     evaluate = sub.add_parser(
         "evaluate",
         help="set metrics of a trained model (diversity, modes, novelty, top-k, likelihood correlation)",
@@ -128,6 +142,25 @@ def _sample(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def _save_generator(args: argparse.Namespace) -> int:
+    import shlex
+
+    import torch
+
+    from molgfn.config import save_config
+    from molgfn.generate import resolve
+
+    if (args.out / "policy.pt").exists() and not args.force:
+        raise MolgfnError(f"--out {args.out}: a generator is already there; pass --force to overwrite")
+    cfg, policy, source = resolve(args.model, args.runs_dir)
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, args.out / "config.toml")
+    command = shlex.join(["molgfn", "generator", "save", str(args.model), "--out", str(args.out)])
+    torch.save({"policy": policy, "source": source, "command": command}, args.out / "policy.pt")
+    print(f"generator from {source} -> {args.out}")
     return 0
 
 
