@@ -19,8 +19,7 @@ if not ids:
     st.stop()
 
 running = [i for i in ids if frame.loc[frame["id"] == i, "status"].iloc[0] == "running"]
-default = running or [st.session_state.get("run")] if st.session_state.get("run") in ids else ids[:1]
-default = [d for d in default if d in ids] or ids[:1]
+default = running or ([st.session_state["run"]] if st.session_state.get("run") in ids else ids[:1])
 c1, c2, c3 = st.columns([4, 1, 1])
 chosen = c1.multiselect("Runs", ids, default=default, key="monitor_runs")
 threshold = c2.number_input(
@@ -67,7 +66,7 @@ def draw() -> None:
         st.info("Pick one or more runs.")
         return
     loss = figure("Loss", "loss")
-    reward = figure("Reward (mean — solid, best of batch — dotted)", "reward")
+    reward = figure("Reward (batch mean — solid, batch best — dotted, top-100 so far — dashed)", "reward")
     logz = figure("log Z", "log Z")
     modes = figure(f"Modes discovered (reward ≥ {threshold:g}, Tanimoto < 0.7)", "modes")
     intdiv = figure("Internal diversity (IntDiv1, per window of steps)", "IntDiv")
@@ -86,6 +85,10 @@ def draw() -> None:
             reward.add_scatter(x=x, y=steps["reward_mean"], name=f"{run_id} mean", line=line)
         if "reward_max" in steps:
             reward.add_scatter(x=x, y=steps["reward_max"], name=f"{run_id} max", line={**line, "dash": "dot"})
+        if "top100_reward" in steps:
+            reward.add_scatter(
+                x=x, y=steps["top100_reward"], name=f"{run_id} top-100 so far", line={**line, "dash": "dash"}
+            )
         if "log_z" in steps:
             logz.add_scatter(x=x, y=steps["log_z"], name=run_id, line=line)
         div = diversity(str(store.path), last, float(threshold))
@@ -103,8 +106,9 @@ def draw() -> None:
     c1.plotly_chart(intdiv, key="intdiv_chart")
     with c2:
         rows = []
+        now = app_ui.runs_table(cfg.runs_dir)  # fresh statuses on each live refresh
         for run_id in chosen:
-            row = frame.loc[frame["id"] == run_id].iloc[0]
+            row = now.loc[now["id"] == run_id].iloc[0]
             rows.append(
                 {
                     "run": run_id,
