@@ -63,7 +63,10 @@ def run_one(
     for step in range(steps):
         m = gfn.train_step(step).metrics
         if (step + 1) % (every * 8) == 0:
-            print(f"  {variant} seed {seed}: step {step + 1}/{steps} ({time.perf_counter() - start:.0f} s)", flush=True)
+            print(
+                f"  {variant} seed {seed}: step {step + 1}/{steps} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
         if (step + 1) % every == 0 or step + 1 == steps:
             rows.append(
                 {

@@ -20,7 +20,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--model", default=None, help="generator (default: the shipped one)")
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=5)
@@ -59,11 +61,15 @@ def main() -> None:
     start = time.perf_counter()
     metrics = set_metrics(smiles, rewards, reference=reference, mode_threshold=gen.cfg.train.mode_threshold)
     metric_time = time.perf_counter() - start
-    print(f"python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch thread(s); model {gen.source}")
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch thread(s); model {gen.source}"
+    )
     print(f"generation, batch {args.batch}, beta {beta:g} (median of {args.repeats}):")
     print(f"  without reward: {no_reward:.0f} molecules/s")
     print(f"  with reward:    {with_reward:.0f} molecules/s")
-    print(f"full metric set on {len(smiles)} molecules ({int(metrics['uniqueness'] * len(smiles))} unique): {metric_time:.1f} s")
+    print(
+        f"full metric set on {len(smiles)} molecules ({int(metrics['uniqueness'] * len(smiles))} unique): {metric_time:.1f} s"
+    )
 
 
 if __name__ == "__main__":
