@@ -27,6 +27,17 @@ from molgfn.nn.policy import FragmentPolicy
 ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
 
 
+ACTION_FIELDS = ("kind", "node", "stem", "frag", "frag_stem")
+
+
+def _scatter(actions: BatchActions, rows: np.ndarray, size: int) -> BatchActions:
+    """Actions of ``rows`` placed in a batch of ``size`` (NOOP elsewhere)."""
+    full = BatchActions(*(np.full(size, NOOP if n == "kind" else 0, dtype=np.int32) for n in ACTION_FIELDS))
+    for name in ACTION_FIELDS:
+        getattr(full, name)[rows] = getattr(actions, name)
+    return full
+
+
 def concat_batches(batches: list[TreeBatch]) -> TreeBatch:
     return TreeBatch(
         *(
@@ -37,12 +48,7 @@ def concat_batches(batches: list[TreeBatch]) -> TreeBatch:
 
 
 def concat_actions(actions: list[BatchActions]) -> BatchActions:
-    return BatchActions(
-        *(
-            np.concatenate([getattr(a, name) for a in actions])
-            for name in ("kind", "node", "stem", "frag", "frag_stem")
-        )
-    )
+    return BatchActions(*(np.concatenate([getattr(a, name) for a in actions]) for name in ACTION_FIELDS))
 
 
 @dataclass
@@ -130,82 +136,31 @@ class Sampler:
         env, b = self.env, len(beta)
         batch = env.empty(b)
         beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
-        rows_states, rows_actions, rows_target, rows_traj, rows_pos, rows_logp = [], [], [], [], [], []
+        rows: list[tuple] = []  # (states, actions, ADD targets, trajectory ids, position, log-probabilities)
         t = 0
         was_training = self.policy.training
         self.policy.eval()
         while not batch.done.all():
             active = np.nonzero(~batch.done)[0]
-            sub = TreeBatch(
-                *(a[active] for a in (batch.frag, batch.link, batch.link_stem, batch.n_nodes, batch.done))
-            )
+            sub = batch.take(active)
             out = self.policy(sub, beta_t[active])
             actions, target = self.policy.sample_actions(out, generator)
             if epsilon > 0:
                 explore = rng.random(len(active)) < epsilon
                 if explore.any():
                     rand = env.random_actions(sub, rng)
-                    for name in ("kind", "node", "stem", "frag", "frag_stem"):
+                    for name in ACTION_FIELDS:
                         getattr(actions, name)[explore] = getattr(rand, name)[explore]
                     rand_target = env.vocab.stem_offset[rand.frag] + rand.frag_stem
                     target[explore] = np.where(rand.kind[explore] == ADD, rand_target[explore], -1)
             logp = out.log_prob(actions, target).cpu().numpy()
             if epsilon > 0:
                 logp = self._mix_uniform(sub, logp, epsilon)
-            rows_states.append(sub.copy())
-            rows_actions.append(actions)
-            rows_target.append(target)
-            rows_traj.append(active)
-            rows_pos.append(np.full(len(active), t))
-            rows_logp.append(logp)
-            full = BatchActions(
-                *(
-                    np.full(b, NOOP if name == "kind" else 0, dtype=np.int32)
-                    for name in ("kind", "node", "stem", "frag", "frag_stem")
-                )
-            )
-            for name in ("kind", "node", "stem", "frag", "frag_stem"):
-                getattr(full, name)[active] = getattr(actions, name)
-            env.step(batch, full)
+            rows.append((sub.copy(), actions, target, active, t, logp))
+            env.step(batch, _scatter(actions, active, b))
             t += 1
         self.policy.train(was_training)
-
-        # order rows by trajectory then position
-        traj = np.concatenate(rows_traj)
-        position = np.concatenate(rows_pos)
-        order = np.lexsort((position, traj))
-        states = concat_batches(rows_states)
-        states = TreeBatch(
-            *(getattr(states, n)[order] for n in ("frag", "link", "link_stem", "n_nodes", "done"))
-        )
-        actions = concat_actions(rows_actions)
-        actions = BatchActions(
-            *(getattr(actions, n)[order] for n in ("kind", "node", "stem", "frag", "frag_stem"))
-        )
-        lengths = np.bincount(traj, minlength=b)
-        trees = batch.trees()
-        smiles = [tree_smiles(tr, env.vocab) for tr in trees]
-        if score:
-            scores, components = self.score_fn(smiles)
-            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
-        else:
-            scores, components, log_w = np.zeros(b), {}, np.zeros(b)
-        result = Trajectories(
-            states=states,
-            actions=actions,
-            target=np.concatenate(rows_target)[order],
-            traj=traj[order],
-            position=position[order],
-            lengths=lengths,
-            beta=np.asarray(beta, dtype=np.float64),
-            trees=trees,
-            smiles=smiles,
-            score=scores,
-            components=components,
-            log_reward=self.log_reward(scores, beta) + log_w,
-            log_w=log_w,
-            log_pf_sample=np.concatenate(rows_logp)[order],
-        )
+        result = self._finish(rows, batch, beta, score)
         if state_rewards:
             result.state_log_reward = self.state_log_rewards(result)
         result.sample_time = time.perf_counter() - start
@@ -277,10 +232,7 @@ class Sampler:
             if not len(active):
                 break
             acts = BatchActions(
-                *(
-                    np.full(b, NOOP if n == "kind" else 0, dtype=np.int32)
-                    for n in ("kind", "node", "stem", "frag", "frag_stem")
-                )
+                *(np.full(b, NOOP if n == "kind" else 0, dtype=np.int32) for n in ACTION_FIELDS)
             )
             target = np.full(b, -1, dtype=np.int64)
             for i in active:
@@ -299,52 +251,40 @@ class Sampler:
                         a.frag_stem,
                     )
                     target[i] = env.vocab.stem_offset[a.frag] + a.frag_stem
-            sub = TreeBatch(
-                *(a[active] for a in (batch.frag, batch.link, batch.link_stem, batch.n_nodes, batch.done))
-            )
-            rows.append(
-                (
-                    sub.copy(),
-                    BatchActions(
-                        *(getattr(acts, n)[active] for n in ("kind", "node", "stem", "frag", "frag_stem"))
-                    ),
-                    target[active],
-                    active,
-                    t,
-                )
-            )
+            rows.append((batch.take(active), acts.take(active), target[active], active, t, None))
             env.step(batch, acts)
+        return self._finish(rows, batch, beta, score)
+
+    def _finish(self, rows: list[tuple], batch: TreeBatch, beta: np.ndarray, score: bool) -> Trajectories:
+        """A :class:`Trajectories` from per-step rows (states, actions, targets, trajectory ids, position,
+        log-probabilities or None), ordered by trajectory then position, with the terminals scored."""
+        env, b = self.env, len(batch)
         traj = np.concatenate([r[3] for r in rows])
         position = np.concatenate([np.full(len(r[3]), r[4]) for r in rows])
         order = np.lexsort((position, traj))
-        states = concat_batches([r[0] for r in rows])
-        actions = concat_actions([r[1] for r in rows])
-        final = batch.trees()
+        trees = batch.trees()
+        smiles = [tree_smiles(tr, env.vocab) for tr in trees]
         if score:
-            smiles = [tree_smiles(tr, env.vocab) for tr in final]
             scores, components = self.score_fn(smiles)
-            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in final])
+            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
         else:
-            smiles, scores, components, log_w = [""] * b, np.zeros(b), {}, np.zeros(b)
+            scores, components, log_w = np.zeros(b), {}, np.zeros(b)
+        log_pf = [r[5] if r[5] is not None else np.full(len(r[3]), np.nan) for r in rows]
         return Trajectories(
-            states=TreeBatch(
-                *(getattr(states, n)[order] for n in ("frag", "link", "link_stem", "n_nodes", "done"))
-            ),
-            actions=BatchActions(
-                *(getattr(actions, n)[order] for n in ("kind", "node", "stem", "frag", "frag_stem"))
-            ),
+            states=concat_batches([r[0] for r in rows]).take(order),
+            actions=concat_actions([r[1] for r in rows]).take(order),
             target=np.concatenate([r[2] for r in rows])[order],
             traj=traj[order],
             position=position[order],
             lengths=np.bincount(traj, minlength=b),
             beta=np.asarray(beta, dtype=np.float64),
-            trees=final,
+            trees=trees,
             smiles=smiles,
             score=scores,
             components=components,
             log_reward=self.log_reward(scores, beta) + log_w,
             log_w=log_w,
-            log_pf_sample=np.full(len(traj), np.nan),
+            log_pf_sample=np.concatenate(log_pf)[order],
         )
 
 

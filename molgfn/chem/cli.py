@@ -130,5 +130,7 @@ def _demo(args: argparse.Namespace) -> int:
     for tree, smi in list(zip(batch.trees(), smiles))[: args.n]:
         names = " + ".join(vocab[f].smiles for f in tree.frags)
         print(f"  {smi:<60} <- {names}")
-    print("Next: `molgfn fragments check default`; training and the dashboard arrive with the next releases.")
+    print(
+        "Next: `molgfn app` (the dashboard), `molgfn train --config configs/default.toml`, `molgfn sample`."
+    )
     return 0
