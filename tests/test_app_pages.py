@@ -257,3 +257,18 @@ def test_runs_dir_comes_from_the_environment(finished_runs, monkeypatch):
     at = app(finished_runs, monkeypatch)
     assert str(finished_runs) in at.sidebar.caption[0].value
     assert os.environ["MOLGFN_RUNS_DIR"] == str(finished_runs)
+
+
+def test_generate_page_offers_the_shipped_generator_when_present(empty_runs, monkeypatch):
+    from molgfn.generate import DEFAULT_GENERATOR
+
+    at = app(empty_runs, monkeypatch, "pages/5_Generate.py")
+    assert_clean(at)
+    if not Path(DEFAULT_GENERATOR).exists():
+        assert any("Nothing to generate from" in i.value for i in at.info)
+        pytest.skip(f"{DEFAULT_GENERATOR} is not shipped in this checkout")
+    assert at.selectbox(key="gen_source").value == "shipped"
+    at.number_input(key="gen_n").set_value(5)
+    at.button(key="generate").click().run()
+    assert_clean(at)
+    assert [b.label for b in at.download_button] == ["Download CSV", "Download SDF", "Download SMI"]
