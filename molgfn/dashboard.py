@@ -26,6 +26,7 @@ making it is gone without it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import math
@@ -545,6 +546,17 @@ def validate_form(
             if named == dotted and not _OTHER_FIELD.search(text):
                 errors[dotted] = text
     if errors:
+        # rules between fields still get their say: check the rest with the wrong fields left out
+        rest = copy.deepcopy(dict(data))
+        for dotted in errors:
+            section, _, key = dotted.partition(".")
+            rest.get(section, {}).pop(key, None)
+        try:
+            config_from_dict(rest, source="form", check_files=False)
+        except MolgfnError as exc:
+            dotted, text = field_of_error(str(exc))
+            key = dotted if dotted in fields else _closest_field(dotted, fields)
+            errors.setdefault(key, text if key else str(exc))
         return None, errors
     try:
         cfg = config_from_dict(data, source="form", base_dir=REPO_ROOT, check_files=check_files)

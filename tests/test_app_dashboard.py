@@ -387,3 +387,15 @@ def test_a_run_whose_proxy_training_died_fails_to_start(runs_dir, tmp_path):
     frame = dashboard.dashboard_runs(runs_dir)
     row = frame.loc[frame["id"] == "orphan"].iloc[0]
     assert row["status"] == "failed" and "was not made" in row["message"]
+
+
+def test_form_validation_reports_a_rule_between_fields_beside_a_range_error():
+    data = dashboard.config_template("tiny")
+    fields = {"train.batch_size": 0, "train.beta_min": 9.0, "train.beta_max": 2.0}
+    for key, value in fields.items():
+        dashboard.set_field(data, key, value)
+    _, errors = dashboard.validate_form(data, fields)
+    assert errors == {
+        "train.batch_size": "must be >= 1 (got 0)",
+        "train.beta_min": "must be <= train.beta_max (got 9 > 2)",
+    }

@@ -287,6 +287,16 @@ with right:
                     st.code(row.message or tail(launch_log_path(cfg.runs_dir, row.id)), language="text")
                     continue
                 store = RunStore.open(row.path)
+                if row.status == "failed":
+                    status = store.status()
+                    st.error(status.get("message") or "training failed")
+                    with st.expander(
+                        f"train.log (last lines) · failed at step {status.get('step', '?')}", expanded=True
+                    ):
+                        st.code(
+                            tail(store.log_path, 40) or row.message or "(empty train.log)", language="text"
+                        )
+                    continue
                 progress = run_progress(store)
                 rate = f"{progress.traj_per_s:.0f} trajectories/s" if progress.traj_per_s else "—"
                 st.progress(
@@ -300,10 +310,6 @@ with right:
                             st.toast(f"Stopping {row.id}: it checkpoints after its current step.")
                         except MolgfnError as exc:
                             st.error(str(exc))
-                elif row.status == "failed":
-                    status = store.status()
-                    st.error(status.get("message") or "training failed")
-                    st.code(tail(store.log_path, 40) or row.message or "(empty train.log)", language="text")
                 elif row.status in ("stopped", "interrupted"):
                     st.caption(
                         f"resume from the command line: `molgfn train --resume {row.id} --runs-dir {cfg.runs_dir}`"

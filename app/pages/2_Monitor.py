@@ -66,7 +66,7 @@ def draw() -> None:
         st.info("Pick one or more runs.")
         return
     loss = figure("Loss", "loss")
-    reward = figure("Reward (batch mean — solid, batch best — dotted, top-100 so far — dashed)", "reward")
+    reward = figure("Reward: batch mean (solid), batch best (dotted), top 100 so far (dashed)", "reward")
     logz = figure("log Z", "log Z")
     modes = figure(f"Modes discovered (reward ≥ {threshold:g}, Tanimoto < 0.7)", "modes")
     intdiv = figure("Internal diversity (IntDiv1, per window of steps)", "IntDiv")
