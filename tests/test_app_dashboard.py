@@ -399,3 +399,43 @@ def test_form_validation_reports_a_rule_between_fields_beside_a_range_error():
         "train.batch_size": "must be >= 1 (got 0)",
         "train.beta_min": "must be <= train.beta_max (got 9 > 2)",
     }
+
+
+def _listening_addresses(port: int) -> set[str]:
+    """Local IPv4/IPv6 addresses listening on ``port`` (from /proc/net/tcp*)."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, port_hex = local.split(":")
+            if state == "0A" and int(port_hex, 16) == port:  # 0A: LISTEN
+                found.add(address)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc/net/tcp")
+@pytest.mark.parametrize("how", ["molgfn app", "streamlit run app/Home.py"])
+def test_the_server_listens_on_localhost_only_by_default(how, tmp_path):
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    if how == "molgfn app":
+        argv = [sys.executable, "-m", "molgfn", "app", "--port", str(port), "--runs-dir", str(tmp_path)]
+    else:  # from the repository root, with .streamlit/config.toml
+        argv = [sys.executable, "-m", "streamlit", "run", "app/Home.py", "--server.port", str(port)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MOLGFN_RUNS_DIR=str(tmp_path))
+    server = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        addresses = wait(lambda: _listening_addresses(port), timeout=60, what="the server to listen")
+        assert addresses == {"0100007F"}, addresses  # 127.0.0.1 (little-endian hex), nothing else
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
