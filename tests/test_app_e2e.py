@@ -135,7 +135,7 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
 
         page.goto(f"{url}/Molecules")
         expect(page.get_by_role("button", name="Details").first).to_be_visible()
-        assert page.locator('[data-testid="stImage"]').count() >= 1
+        expect(page.locator('[data-testid="stImage"]').first).to_be_visible()  # RDKit drawings
         page.get_by_role("button", name="Details").first.click()
         expect(page.get_by_text("Nearest training-set molecule")).to_be_visible()
         shoot(page, "3_Molecules")

@@ -56,7 +56,7 @@ def view(run_path: str, last: int, lo: int, hi: int, unique: bool, proxy_path: s
     return table
 
 
-@st.cache_data(show_spinner=False, max_entries=16, persist="disk")
+@st.cache_data(show_spinner=False, max_entries=16)
 def all_properties(run_path: str, last: int, lo: int, hi: int, unique: bool) -> pd.DataFrame:
     return molecule_properties(list(view(run_path, last, lo, hi, unique, None)["smiles"]))
 
