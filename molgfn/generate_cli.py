@@ -145,6 +145,26 @@ def _sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def relocatable(cfg, folder: Path):
+    """The config with its file paths (vocabulary, reward files) relative to ``folder``, so a generator
+    folder keeps working wherever the repository is checked out."""
+    import copy
+    import os
+    from dataclasses import replace
+
+    def rel(value: str) -> str:
+        path = Path(value)
+        return os.path.relpath(path, folder.resolve()) if path.is_absolute() else value
+
+    reward = copy.deepcopy(cfg.reward)
+    for component in reward.get("components", []):
+        for key in ("path", "file"):
+            if isinstance(component.get(key), str):
+                component[key] = rel(component[key])
+    vocab = cfg.env.vocab if not Path(cfg.env.vocab).is_absolute() else rel(cfg.env.vocab)
+    return replace(cfg, reward=reward, env=replace(cfg.env, vocab=vocab))
+
+
 def _save_generator(args: argparse.Namespace) -> int:
     import shlex
 
@@ -157,7 +177,7 @@ def _save_generator(args: argparse.Namespace) -> int:
         raise MolgfnError(f"--out {args.out}: a generator is already there; pass --force to overwrite")
     cfg, policy, source = resolve(args.model, args.runs_dir)
     args.out.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, args.out / "config.toml")
+    save_config(relocatable(cfg, args.out), args.out / "config.toml")
     command = shlex.join(["molgfn", "generator", "save", str(args.model), "--out", str(args.out)])
     torch.save({"policy": policy, "source": source, "command": command}, args.out / "policy.pt")
     print(f"generator from {source} -> {args.out}")

@@ -128,3 +128,18 @@ def test_evaluate_prints_the_set_metrics(run_dir, capsys):
         "logr_logp_pearson",
     ]:
         assert key in out, key
+
+
+def test_generator_save_writes_a_relocatable_folder(run_dir, tmp_path, capsys):
+    import tomllib
+
+    out = tmp_path / "gen"
+    assert main(["generator", "save", str(run_dir), "--out", str(out)]) == 0
+    config = tomllib.loads((out / "config.toml").read_text())
+    assert config["env"]["vocab"] == "tiny"  # shipped names stay names; file paths become relative
+    assert all(not str(c.get("path", "")).startswith("/") for c in config["reward"]["components"])
+    table_path = tmp_path / "from_gen.csv"
+    assert main(["sample", str(out), "--n", "5", "--out", str(table_path)]) == 0
+    assert len(table_path.read_text().splitlines()) == 6
+    assert main(["generator", "save", str(run_dir), "--out", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
