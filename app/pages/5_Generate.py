@@ -5,6 +5,7 @@ import streamlit as st
 
 from molgfn import app_ui
 from molgfn.dashboard import EXPORT_FORMATS, export_bytes, generator_sources
+from molgfn.drawing import mol_svg
 from molgfn.errors import MolgfnError
 
 cfg = app_ui.page_setup("Generate")
@@ -105,6 +106,13 @@ if generated is not None:
     if table.empty:
         st.warning("No molecule passed the filters; loosen them or generate more.")
     else:
+        best = table.sort_values("reward", ascending=False).head(12) if "reward" in table else table.head(12)
+        st.markdown("**Best 12 by reward**")
+        cols = st.columns(6)
+        for k, (_, row) in enumerate(best.iterrows()):
+            with cols[k % 6]:
+                st.image(mol_svg(row["smiles"], 200, 150), width="stretch")
+                st.caption(f"reward {row['reward']:.3f}" if "reward" in row else row["smiles"])
         st.dataframe(table, hide_index=True, width="stretch", height=360)
         cols = st.columns(len(EXPORT_FORMATS))
         stem = f"molgfn-{source_used}"
