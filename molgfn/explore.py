@@ -139,14 +139,15 @@ def diversity_over_training(
     molecules: pd.DataFrame,
     steps: pd.DataFrame,
     windows: Sequence[tuple[int, int]],
-    mode_threshold: float,
+    mode_threshold: float | None,
     window_cache: dict | None = None,
 ) -> pd.DataFrame:
     """Per window of steps: trajectories sampled at its end, modes discovered so far (online, see
     :func:`modes_discovered`), and the window's IntDiv, unique fraction and mean reward.
 
     ``molecules``: step, smiles, reward (sampling order); ``steps``: step, trajectories.
-    ``window_cache``: an optional dict reused between calls (finished windows are not recomputed)."""
+    ``window_cache``: an optional dict reused between calls (finished windows are not recomputed).
+    ``mode_threshold`` None skips the modes (NaN; e.g. when the trainer logged them itself)."""
     columns = [
         "first_step",
         "last_step",
@@ -160,7 +161,10 @@ def diversity_over_training(
     if molecules.empty or not len(windows):
         return pd.DataFrame(columns=columns)
     cache = window_cache if window_cache is not None else {}
-    modes = modes_discovered(list(molecules["smiles"]), molecules["reward"].to_numpy(), mode_threshold)
+    if mode_threshold is None:
+        modes = np.full(len(molecules), np.nan)
+    else:
+        modes = modes_discovered(list(molecules["smiles"]), molecules["reward"].to_numpy(), mode_threshold)
     mol_steps = molecules["step"].to_numpy()
     traj_of = dict(zip(steps["step"].astype(int), steps["trajectories"].astype(int)))
     rows = []
@@ -178,7 +182,7 @@ def diversity_over_training(
                 "first_step": first,
                 "last_step": last,
                 "trajectories": traj_of.get(last, np.nan),
-                "modes": int(modes[upto[-1]]) if len(upto) else 0,
+                "modes": float(modes[upto[-1]]) if len(upto) else 0.0,
                 **cache[key],
             }
         )

@@ -29,7 +29,7 @@ live = c3.toggle("Live", value=bool(running), help="refresh every 5 s", key="mon
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def diversity(run_path: str, last: int, threshold: float) -> pd.DataFrame:
+def diversity(run_path: str, last: int, threshold: float | None) -> pd.DataFrame:
     """Modes and IntDiv per window of steps (package function; cached per run, last step and threshold)."""
     store = RunStore(run_path)
     molecules = store.read_molecules(max_step=last, expand_components=False)
@@ -91,8 +91,17 @@ def draw() -> None:
             )
         if "log_z" in steps:
             logz.add_scatter(x=x, y=steps["log_z"], name=run_id, line=line)
-        div = diversity(str(store.path), last, float(threshold))
-        modes.add_scatter(x=div["trajectories"], y=div["modes"], name=run_id, line=line, mode="lines+markers")
+        try:  # the trainer logs modes at its own threshold: reuse them when it is the one asked for
+            logged = "modes" in steps and store.config().train.mode_threshold == float(threshold)
+        except Exception:  # noqa: BLE001 - an older run without that field
+            logged = False
+        div = diversity(str(store.path), last, None if logged else float(threshold))
+        if logged:
+            modes.add_scatter(x=x, y=steps["modes"], name=run_id, line=line)
+        else:
+            modes.add_scatter(
+                x=div["trajectories"], y=div["modes"], name=run_id, line=line, mode="lines+markers"
+            )
         intdiv.add_scatter(
             x=div["trajectories"], y=div["intdiv"], name=run_id, line=line, mode="lines+markers"
         )
