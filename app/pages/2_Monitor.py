@@ -66,7 +66,7 @@ def draw() -> None:
         st.info("Pick one or more runs.")
         return
     loss = figure("Loss", "loss")
-    reward = figure("Reward: batch mean (solid), batch best (dotted), top 100 so far (dashed)", "reward")
+    reward = figure("Reward", "reward")
     logz = figure("log Z", "log Z")
     modes = figure(f"Modes discovered (reward ≥ {threshold:g}, Tanimoto < 0.7)", "modes")
     intdiv = figure("Internal diversity (IntDiv1, per window of steps)", "IntDiv")
@@ -82,12 +82,17 @@ def draw() -> None:
         if "loss" in steps:
             loss.add_scatter(x=x, y=steps["loss"], name=run_id, line=line)
         if "reward_mean" in steps:
-            reward.add_scatter(x=x, y=steps["reward_mean"], name=f"{run_id} mean", line=line)
+            reward.add_scatter(x=x, y=steps["reward_mean"], name=f"{run_id}: batch mean", line=line)
         if "reward_max" in steps:
-            reward.add_scatter(x=x, y=steps["reward_max"], name=f"{run_id} max", line={**line, "dash": "dot"})
+            reward.add_scatter(
+                x=x, y=steps["reward_max"], name=f"{run_id}: batch best", line={**line, "dash": "dot"}
+            )
         if "top100_reward" in steps:
             reward.add_scatter(
-                x=x, y=steps["top100_reward"], name=f"{run_id} top-100 so far", line={**line, "dash": "dash"}
+                x=x,
+                y=steps["top100_reward"],
+                name=f"{run_id}: mean of the 100 best so far",
+                line={**line, "dash": "dash"},
             )
         if "log_z" in steps:
             logz.add_scatter(x=x, y=steps["log_z"], name=run_id, line=line)
