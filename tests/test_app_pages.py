@@ -154,6 +154,11 @@ def test_molecules_page_shows_a_grid_table_and_detail(finished_runs, monkeypatch
     assert_clean(at)
     assert any(s.value == "Molecule" for s in at.subheader)
     assert any("Fragments" in m.value for m in at.markdown)
+    at.segmented_control(key="view_mode").set_value("Table").run()
+    assert_clean(at)
+    table = at.dataframe[0].value
+    assert {"smiles", "reward", "step", "samples"} <= set(table.columns) and table["smiles"].is_unique
+    assert list(table["reward"]) == sorted(table["reward"], reverse=True)
 
 
 def test_molecules_and_distributions_use_the_runs_proxy(proxy_runs, monkeypatch):

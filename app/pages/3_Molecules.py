@@ -149,8 +149,9 @@ shown = table[mask].sort_values(sort_by, ascending=not descending, kind="stable"
 s3.metric("Molecules shown", f"{len(shown):,} of {len(table):,}")
 
 # --------------------------------------------------------------------------------------------- views
-grid_tab, table_tab = st.tabs(["Grid", "Table"])
-with grid_tab:
+# one view at a time (not tabs): only the chosen one is built and sent to the browser
+view_mode = st.segmented_control("View", ["Grid", "Table"], default="Grid", key="view_mode") or "Grid"
+if view_mode == "Grid":
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="page") if pages > 1 else 1
     chunk = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
@@ -165,7 +166,7 @@ with grid_tab:
                 if st.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
                     st.session_state["molecule"] = row["smiles"]
 
-with table_tab:
+else:
     display = shown.copy()
     if props is None:
         st.caption(
