@@ -210,6 +210,45 @@ def train_argv(config_path: Path, run_id: str, runs_dir: Path) -> list[str]:
     ]
 
 
+def resume_argv(run_id: str, runs_dir: Path) -> list[str]:
+    """The command resuming a stopped or interrupted run from its last checkpoint (an argv list)."""
+    return [
+        sys.executable,
+        "-m",
+        "molgfn",
+        "train",
+        "--resume",
+        validate_run_id(run_id),
+        "--runs-dir",
+        str(runs_dir),
+        "--no-progress",
+    ]
+
+
+def resume_run(
+    runs_dir: str | Path, run_id: str, *, max_concurrent: int = DEFAULT_MAX_CONCURRENT
+) -> Submitted:
+    """Queue the resumption of a stopped or interrupted run (``molgfn train --resume``) and start it
+    at once if a slot is free."""
+    runs_dir = Path(runs_dir).resolve()
+    store = RunStore.open(validate_run_id(run_id), runs_dir)
+    status = store.status()["status"]
+    if status not in ("stopped", "interrupted"):
+        raise MolgfnError(
+            f"run {run_id!r}: only a stopped or interrupted run can be resumed (it is {status})"
+        )
+    if not store.checkpoints():
+        raise MolgfnError(f"run {run_id!r}: no checkpoint to resume from")
+    with _locked(runs_dir) as state:
+        queue = read_queue(runs_dir)
+        if any(q["run_id"] == run_id for q in queue):
+            raise MolgfnError(f"run {run_id!r}: already queued")
+        queue.append({"run_id": run_id, "submitted": _now(), "requires": None, "resume": True})
+        _write_json(state / "queue.json", queue)
+        started = _pump_locked(runs_dir, state, max_concurrent)
+    return Submitted(run_id, "started" if run_id in started else "queued")
+
+
 def _spawn(argv: list[str], log_path: Path) -> int:
     """Start ``argv`` detached (own session, stdin closed, output to ``log_path``); returns its pid."""
     env = dict(os.environ)
@@ -330,8 +369,10 @@ def _pump_locked(runs_dir: Path, state: Path, max_concurrent: int) -> list[str]:
         if active >= max_concurrent:
             remaining.append(entry)
             continue
-        config_path = state / "configs" / f"{run_id}.toml"
-        argv = train_argv(config_path, run_id, runs_dir)
+        if entry.get("resume"):
+            argv = resume_argv(run_id, runs_dir)
+        else:
+            argv = train_argv(state / "configs" / f"{run_id}.toml", run_id, runs_dir)
         pid = _spawn(argv, state / "launched" / f"{run_id}.log")
         _write_json(state / "launched" / f"{run_id}.json", {"pid": pid, "launched": _now(), "argv": argv})
         started.append(run_id)
@@ -384,6 +425,9 @@ def dashboard_runs(runs_dir: str | Path) -> Any:
     present = set(frame["id"])
     extra = []
     for entry in read_queue(runs_dir):
+        if entry.get("resume") and entry["run_id"] in present:
+            frame.loc[frame["id"] == entry["run_id"], ["status", "message"]] = ["queued", "queued to resume"]
+            continue
         waiting = " (waiting for its proxy)" if entry.get("requires") else ""
         extra.append(
             {

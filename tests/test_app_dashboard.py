@@ -439,3 +439,14 @@ def test_the_server_listens_on_localhost_only_by_default(how, tmp_path):
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_only_stopped_or_interrupted_runs_resume(runs_dir):
+    dashboard.submit_run(tiny_cfg("train.steps=3"), runs_dir, run_id="done")
+    wait(lambda: status_of(runs_dir, "done") == "finished", what="the run")
+    with pytest.raises(MolgfnError, match="only a stopped or interrupted run"):
+        dashboard.resume_run(runs_dir, "done")
+    with pytest.raises(MolgfnError):
+        dashboard.resume_run(runs_dir, "../done")
+    argv = dashboard.resume_argv("done", runs_dir)
+    assert argv[3:6] == ["train", "--resume", "done"]

@@ -277,3 +277,45 @@ def test_generate_page_offers_the_shipped_generator_when_present(empty_runs, mon
     at.button(key="generate").click().run()
     assert_clean(at)
     assert [b.label for b in at.download_button] == ["Download CSV", "Download SDF", "Download SMI"]
+
+
+def test_stop_and_resume_from_the_train_page(tmp_path, monkeypatch):
+    """Stop (the UI button) leaves a checkpoint; Resume continues from it to the end."""
+    import time
+
+    from molgfn import dashboard
+    from molgfn.config import load_config
+
+    runs_dir = tmp_path / "runs"
+    cfg = load_config(ROOT / "configs" / "tiny.toml", ["train.steps=100000", "train.checkpoint_every=1000"])
+    dashboard.submit_run(cfg, runs_dir, run_id="ui-stop")
+    store = None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if (runs_dir / "ui-stop" / "status.json").exists():
+            store = RunStore.open("ui-stop", runs_dir)
+            if store.status()["status"] == "running" and store.summary()["step"] >= 2:
+                break
+        time.sleep(0.2)
+    try:
+        at = app(runs_dir, monkeypatch, "pages/1_Train.py")
+        at.button(key="stop_ui-stop").click().run()
+        assert_clean(at)
+        deadline = time.monotonic() + 60
+        while store.status()["status"] != "stopped" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        status = store.status()
+        assert status["status"] == "stopped"
+        assert store.checkpoints() and store.checkpoints()[-1][0] == status["step"]
+        stopped_at = status["step"]
+        at.run()
+        at.button(key="resume_ui-stop").click().run()
+        assert_clean(at)
+        deadline = time.monotonic() + 60
+        while not (store.status()["status"] == "running" and store.summary()["step"] > stopped_at):
+            assert time.monotonic() < deadline, "the run did not resume"
+            time.sleep(0.2)
+        assert store.read_steps(["loss"])["step"].is_unique  # no step recorded twice
+    finally:
+        if store is not None and store.status()["status"] == "running":
+            store.request_stop()

@@ -6,12 +6,14 @@ import streamlit as st
 from molgfn import app_ui
 from molgfn.config import OBJECTIVES, field_help
 from molgfn.dashboard import (
+    cancel_queued,
     component_name,
     config_template,
     format_duration,
     launch_log_path,
     list_proxies,
     list_targets,
+    resume_run,
     reward_components,
     run_progress,
     save_upload,
@@ -278,6 +280,9 @@ with right:
                 st.markdown(f"**{row.id}** · {app_ui.status_label(row.status)}")
                 if row.status == "queued":
                     st.caption(row.message or "queued: starts when a slot frees")
+                    if st.button("Cancel", key=f"cancel_{row.id}", help="remove it from the queue"):
+                        cancel_queued(cfg.runs_dir, row.id)
+                        st.rerun()
                     continue
                 if row.status == "starting":
                     st.caption("starting the training process…")
@@ -311,8 +316,13 @@ with right:
                         except MolgfnError as exc:
                             st.error(str(exc))
                 elif row.status in ("stopped", "interrupted"):
-                    st.caption(
-                        f"resume from the command line: `molgfn train --resume {row.id} --runs-dir {cfg.runs_dir}`"
-                    )
+                    if st.button("Resume", key=f"resume_{row.id}", help="continue from its last checkpoint"):
+                        try:
+                            resumed = resume_run(cfg.runs_dir, row.id, max_concurrent=cfg.max_concurrent)
+                            st.toast(
+                                f"Run {row.id} {'resumed' if resumed.state == 'started' else 'queued to resume'}."
+                            )
+                        except MolgfnError as exc:
+                            st.error(str(exc))
 
     runs_panel()
