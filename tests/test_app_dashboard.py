@@ -450,3 +450,24 @@ def test_only_stopped_or_interrupted_runs_resume(runs_dir):
         dashboard.resume_run(runs_dir, "../done")
     argv = dashboard.resume_argv("done", runs_dir)
     assert argv[3:6] == ["train", "--resume", "done"]
+
+
+def test_the_default_template_validates_with_the_shipped_proxy():
+    from molgfn.proxy import DEFAULT_PROXY
+
+    data = dashboard.config_template("default")
+    components = [c for c in dashboard.reward_components(data) if c.get("kind") != "proxy"]
+    components.insert(
+        0,
+        {
+            "name": "activity",
+            "kind": "proxy",
+            "path": str(DEFAULT_PROXY),
+            "weight": 1.0,
+            "transform": {"kind": "sigmoid", "low": 5.0, "high": 9.0},
+        },
+    )
+    data["reward"]["components"] = components
+    cfg, errors = dashboard.validate_form(data, {"train.steps": 2000})
+    assert errors == {} and cfg.env.vocab == "default"
+    assert [dashboard.component_name(c) for c in cfg.reward["components"]] == ["activity", "qed", "sa", "mw"]

@@ -319,3 +319,36 @@ def test_stop_and_resume_from_the_train_page(tmp_path, monkeypatch):
     finally:
         if store is not None and store.status()["status"] == "running":
             store.request_stop()
+
+
+def test_an_upload_over_the_limit_is_refused_with_a_message(empty_runs, monkeypatch):
+    monkeypatch.setenv("MOLGFN_MAX_UPLOAD_MB", "0.001")  # 1,048 bytes
+    at = app(empty_runs, monkeypatch, "pages/1_Train.py")
+    at.radio(key="target").set_value("upload").run()
+    big = b"smiles,pK\n" + b"CCO,5.0\n" * 700
+    at.file_uploader(key="upload").set_value(("../../big table.csv", big, "text/csv")).run()
+    assert_clean(at)
+    assert any("over the upload limit" in e.value for e in at.error)
+    at.button(key="launch").click().run()
+    assert any("over the upload limit" in e.value for e in at.error)
+    uploads = empty_runs / ".dashboard" / "uploads"
+    assert not uploads.exists() or not any(uploads.iterdir())
+
+
+def test_an_uploaded_table_is_stored_inside_the_runs_dir_and_queues_a_run(empty_runs, monkeypatch):
+    from molgfn import dashboard
+
+    lines = (ROOT / "data" / "targets" / "CHEMBL244_Ki.csv").read_text().splitlines()[:121]
+    at = app(empty_runs, monkeypatch, "pages/1_Train.py")
+    at.radio(key="target").set_value("upload").run()
+    at.file_uploader(key="upload").set_value(
+        ("../../../etc/fxa.csv", "\n".join(lines).encode(), "text/csv")
+    ).run()
+    at.button(key="launch").click().run()
+    assert_clean(at)
+    assert not at.error, [e.value for e in at.error]
+    (stored,) = (empty_runs / ".dashboard" / "uploads").iterdir()
+    assert stored.name.endswith("-fxa.csv") and stored.read_text().splitlines()[:121] == lines
+    (queued,) = dashboard.read_queue(empty_runs)
+    assert queued["requires"].endswith(".proxy.pt")
+    assert not (empty_runs.parent / "etc").exists()
