@@ -19,7 +19,12 @@ st.subheader("Quick actions")
 c1, c2, c3 = st.columns(3)
 c1.page_link("pages/1_Train.py", label="New training run", icon=":material/rocket_launch:")
 c2.page_link("pages/2_Monitor.py", label="Open the monitor", icon=":material/monitoring:")
-c3.page_link("pages/5_Generate.py", label="Generate with the shipped generator", icon=":material/science:")
+c3.page_link(
+    "pages/5_Generate.py",
+    label="Generate with the shipped generator",
+    icon=":material/science:",
+    query_params={"source": "shipped"},
+)
 
 
 @st.fragment(run_every=3)

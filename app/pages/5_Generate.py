@@ -30,7 +30,7 @@ if not sources:
     st.stop()
 
 labels = {"shipped": "Shipped generator (models/generator_default)"}
-preferred = st.session_state.get("run")
+preferred = st.query_params.get("source") or st.session_state.get("run")  # Home's link asks for "shipped"
 c1, c2, c3 = st.columns([3, 1, 1])
 source = c1.selectbox(
     "Generator",
