@@ -104,6 +104,7 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
         page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)  # a loaded CI machine can take seconds per page
 
         page.goto(url)
         expect(page.get_by_text("Quick actions")).to_be_visible()
