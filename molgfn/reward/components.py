@@ -105,7 +105,7 @@ def _per_molecule(
     With ``workers`` > 0 the molecules not in the cache are computed in that many worker processes
     (by ``kind``, see :func:`parallel_values`); the result is the same."""
     out = np.full(len(batch), np.nan)
-    todo = []
+    todo: dict[str, list[int]] = {}  # each SMILES not in the cache, computed once however often it occurs
     for i, mol in enumerate(batch.mols):
         if mol is None:
             continue
@@ -113,15 +113,16 @@ def _per_molecule(
         if cached is not None:
             out[i] = cached
         else:
-            todo.append(i)
-    if workers > 0 and kind is not None and len(todo) >= 2 * workers:
-        values = parallel_values(kind, [batch.smiles[i] for i in todo], workers)
+            todo.setdefault(batch.smiles[i], []).append(i)
+    firsts = [rows[0] for rows in todo.values()]
+    if workers > 0 and kind is not None and len(firsts) >= 2 * workers:
+        values = parallel_values(kind, list(todo), workers)
     else:
-        values = [_safe(fn, batch.mols[i]) for i in todo]
-    for i, value in zip(todo, values):
-        out[i] = value
+        values = [_safe(fn, batch.mols[i]) for i in firsts]
+    for (smiles, rows), value in zip(todo.items(), values):
+        out[rows] = value
         if cache is not None:
-            cache.put(batch.smiles[i], value)
+            cache.put(smiles, value)
     return out
 
 
