@@ -120,7 +120,7 @@ class Sampler:
     def log_reward(self, score: np.ndarray, beta: np.ndarray) -> np.ndarray:
         return beta * np.log(np.maximum(score, self.min_score))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample(
         self,
         beta: np.ndarray,
@@ -143,7 +143,7 @@ class Sampler:
         while not batch.done.all():
             active = np.nonzero(~batch.done)[0]
             sub = batch.take(active)
-            out = self.policy(sub, beta_t[active])
+            out = self.policy(sub, beta_t[active], sampling=True)
             actions, target = self.policy.sample_actions(out, generator)
             if epsilon > 0:
                 explore = rng.random(len(active)) < epsilon

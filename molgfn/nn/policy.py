@@ -295,7 +295,9 @@ class FragmentPolicy(nn.Module):
         """The flow head alone: a critic V(s) when this network serves as a value network."""
         return self.flow_head(self.encode(batch, beta)[2]).squeeze(-1)
 
-    def forward(self, batch: TreeBatch, beta: Tensor) -> PolicyOutput:
+    def forward(self, batch: TreeBatch, beta: Tensor, sampling: bool = False) -> PolicyOutput:
+        """All heads; with ``sampling`` only those that choose actions (the backward, flow and log Z
+        outputs are then empty or zero), which is what rolling out trajectories needs."""
         inp, h, g, cond_raw, cond = self.encode(batch, beta)
         stop = self.stop_head(g).squeeze(-1)
         first = self.first_head(cond)
@@ -306,9 +308,13 @@ class FragmentPolicy(nn.Module):
             self.target_frag(self.target_frag_ids) + self.target_stem(self.target_class_ids)
         )
         add = query @ keys.T / self.hidden**0.5
-        backward = self.backward_head(torch.cat([h[inp.leaf_node], g[inp.leaf_graph]], 1))
-        log_flow = self.flow_head(g).squeeze(-1)
-        log_z = self.log_z_head(cond_raw).squeeze(-1)
+        if sampling:
+            backward = h.new_zeros(len(inp.leaf_node), 1)
+            log_flow = log_z = h.new_zeros(inp.n_states)
+        else:
+            backward = self.backward_head(torch.cat([h[inp.leaf_node], g[inp.leaf_graph]], 1))
+            log_flow = self.flow_head(g).squeeze(-1)
+            log_z = self.log_z_head(cond_raw).squeeze(-1)
 
         # normaliser over legal actions: FIRST for empty states; STOP (+ ADD when below the size bound) otherwise
         grow = inp.can_grow[inp.open_graph]
