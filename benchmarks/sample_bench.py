@@ -1,9 +1,11 @@
 """Generation speed and the cost of the set metrics.
 
-    python benchmarks/sample_bench.py [--model models/generator_default] [--batch 256] [--repeats 5] [--threads 1]
+    python benchmarks/sample_bench.py [--model models/generator_default] [--batch 256] [--repeats 5]
+                                      [--threads 1] [--workers N]
 
 Prints molecules generated per second at batch 256 without the reward (sampling and assembly only) and
-with it (the model's reward: proxy, QED, SA, MW), medians of several repeats, and the time of the full
+with it (the model's reward: proxy, QED, SA, MW), through the generator's pipelined stream (a batch
+rolls out while worker processes assemble and score the previous one), medians of several repeats, and the time of the full
 set of metrics (molgfn.metrics.set_metrics: validity, uniqueness, novelty, IntDiv p=1,2, modes, #Circles,
 scaffolds, top-k) on 10,000 generated molecules.
 """
@@ -28,6 +30,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--metrics-n", type=int, default=10000)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="assembly/scoring processes (default: the model's run.workers)",
+    )
     args = parser.parse_args()
 
     import numpy as np
@@ -35,27 +43,38 @@ def main() -> None:
 
     from molgfn.generate import DEFAULT_GENERATOR, load_generator
     from molgfn.metrics import set_metrics
+    from molgfn.scoring import ScorePool
 
     torch.set_num_threads(args.threads)
     gen = load_generator(args.model or DEFAULT_GENERATOR)
-    sampler, beta = gen.gfn.sampler, gen.cfg.train.beta_max
+    if args.workers is not None:
+        gen.close()
+        gen.pool = ScorePool(gen.gfn.vocab, gen.scorer, args.workers) if args.workers > 0 else None
+    workers = gen.pool.workers if gen.pool is not None else 0
+    beta = gen.cfg.train.beta_max
     rng = np.random.default_rng(0)
-    sampler.sample(np.full(args.batch, beta), rng, score=False)  # warm-up
 
     def rate(score: bool) -> float:
+        """Molecules per second of Generator.stream, the path of `molgfn sample`: batches roll out here
+        while the worker processes assemble (and score) the previous one."""
+        stream = gen.stream(beta, args.batch, rng, score=score)
+        next(stream), next(stream)  # warm-up, and the pipeline filled
         times = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            sampler.sample(np.full(args.batch, beta), rng, score=score)
+            next(stream)
             times.append(time.perf_counter() - start)
+        stream.close()
         return args.batch / statistics.median(times)
 
     no_reward, with_reward = rate(False), rate(True)
     smiles, rewards = [], []
+    stream = gen.stream(beta, args.batch, rng, score=True)
     while len(smiles) < args.metrics_n:
-        trajs = sampler.sample(np.full(args.batch, beta), rng)
-        smiles += trajs.smiles
-        rewards += list(trajs.score)
+        _, mols = next(stream)
+        smiles += mols.smiles
+        rewards += list(mols.score)
+    stream.close()
     smiles, rewards = smiles[: args.metrics_n], rewards[: args.metrics_n]
     reference = list(gen.proxy.train_smiles) if gen.proxy is not None else ()
     start = time.perf_counter()
@@ -64,7 +83,9 @@ def main() -> None:
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch thread(s); model {gen.source}"
     )
-    print(f"generation, batch {args.batch}, beta {beta:g} (median of {args.repeats}):")
+    print(
+        f"generation, batch {args.batch}, beta {beta:g}, {workers} worker process(es) (median of {args.repeats}):"
+    )
     print(f"  without reward: {no_reward:.0f} molecules/s")
     print(f"  with reward:    {with_reward:.0f} molecules/s")
     print(

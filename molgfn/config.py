@@ -55,6 +55,13 @@ class RunSection:
     device: str = _f("cpu", "torch device", choices=("cpu", "cuda"))
     runs_dir: str = _f("runs", "folder holding the run folders (relative to the working directory)")
     threads: int = _f(1, "torch CPU threads (torch.set_num_threads)", ge=1)
+    workers: int = _f(
+        1,
+        "worker processes that assemble and score finished molecules while the sampler rolls out the others "
+        "(0: all in the training process)",
+        ge=0,
+        le=64,
+    )
 
 
 @dataclass(frozen=True)

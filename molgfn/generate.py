@@ -10,7 +10,7 @@ the export table of :func:`molgfn.export.molecule_table`.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,8 +18,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from molgfn.chem.tree import Tree
 from molgfn.config import Config, config_from_dict, read_toml
 from molgfn.errors import MolgfnError
+from molgfn.scoring import ConfigReward, Scored, ScorePool, score_trees
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
@@ -89,14 +91,48 @@ class Generator:
 
         self.cfg = cfg
         self.source = source
-        self.reward = cfg.build_reward()
-        self.gfn = GFlowNet(cfg, score_fn=self._score)
+        self.scorer = ConfigReward(cfg)
+        self.reward = self.scorer.reward
+        self.gfn = GFlowNet(cfg, score_fn=self.scorer)
         self.gfn.policy.load_state_dict(policy_state)
         self.gfn.policy.eval()
+        workers = cfg.run.workers
+        # assembly (and, when asked, scoring) of one batch runs in the pool while the next batch rolls out
+        self.pool = ScorePool(self.gfn.vocab, self.scorer, workers) if workers > 0 else None
 
-    def _score(self, smiles: list[str]):
-        result = self.reward.score(smiles)
-        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
+    def close(self) -> None:
+        """Stop the worker processes, if any (they also stop when this process exits)."""
+        if self.pool is not None:
+            self.pool.close()
+
+    def stream(
+        self,
+        beta: float,
+        batch_size: int = 256,
+        rng: np.random.Generator | None = None,
+        generator: torch.Generator | None = None,
+        score: bool = False,
+    ) -> Iterator[tuple[list[Tree], Scored]]:
+        """Endless batches of terminal trees with their molecules (SMILES; with ``score`` also the reward
+        score, components and log W). With worker processes a batch is handed over once the next one has been
+        rolled out: the workers assemble one batch while this process rolls out the next."""
+        rng = rng if rng is not None else np.random.default_rng(self.cfg.run.seed)
+        sampler, vocab = self.gfn.sampler, self.gfn.vocab
+        local = self.scorer if score else None
+        in_flight, pending = None, []
+        try:
+            while True:
+                trees = sampler.sample_trees(np.full(batch_size, beta), rng, generator)
+                if self.pool is None:
+                    yield trees, score_trees(trees, vocab, local)
+                    continue
+                pending = self.pool.submit(trees, score)
+                if in_flight is not None:
+                    yield in_flight[0], Scored.join(self.pool.gather(in_flight[1], self.scorer))
+                in_flight = (trees, pending)
+        finally:  # the caller has enough: drop the batch still queued
+            for _, _, future in pending:
+                future.cancel()
 
     @property
     def proxy(self):
@@ -154,12 +190,13 @@ class Generator:
         seen: set[str] = set()
         report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
         vocab = self.gfn.vocab
+        batches = self.stream(beta, min(batch_size, cap), rng, gen)
         while len(kept_smiles) < n and report.sampled < cap:
-            size = min(batch_size, cap - report.sampled)
-            trajs = self.gfn.sampler.sample(np.full(size, beta), rng, generator=gen, score=False)
+            trees, mols = next(batches)
+            size = min(len(trees), cap - report.sampled)
             report.sampled += size
             candidates, fragments = [], []
-            for smi, tree in zip(trajs.smiles, trajs.trees):
+            for smi, tree in zip(mols.smiles[:size], trees[:size]):
                 if (unique or rules) and smi in seen:
                     report.duplicates += 1
                     continue
@@ -177,6 +214,7 @@ class Generator:
             kept_fragments += fragments[:room]
             if progress is not None:
                 progress(min(1.0, len(kept_smiles) / n))
+        batches.close()
         report.produced = len(kept_smiles)
         report.capped = report.produced < n
         if not kept_smiles:

@@ -207,7 +207,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     batch, _ = gfn.env.random_rollout(args.heldout, np.random.default_rng(args.seed + 1))
     trees = batch.trees()
     smiles = gfn.env.smiles(batch)
-    score, _ = generator._score(smiles)
+    score, _ = generator.scorer(smiles)
     log_r = gfn.sampler.log_reward(score, np.full(len(score), beta))
     log_p = gfn.log_prob_estimate(trees, beta, n_samples=16)
     metrics["logr_logp_pearson"] = pearson(log_r, log_p)

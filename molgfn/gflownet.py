@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,8 @@ from molgfn.metrics import DiscoveryTracker
 from molgfn.nn.policy import FragmentPolicy
 from molgfn.objectives import OBJECTIVES, RLGFN, EntPPO
 from molgfn.objectives.subtb import SubTrajectoryBalance
-from molgfn.sample import Sampler, ScoreFn, concat_trajectories
+from molgfn.sample import Sampler, concat_trajectories
+from molgfn.scoring import ConfigReward, ScoreFn, ScorePool
 from molgfn.train import StepOutput
 
 
@@ -30,18 +30,6 @@ def hashed_score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     values = np.array([int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF for s in smiles])
     score = 0.05 + 0.95 * values
     return score, {"hashed": score}
-
-
-def reward_score_fn(reward_cfg: dict, base_dir: Path | None) -> tuple[ScoreFn, float]:
-    from molgfn.reward import Reward
-
-    reward = Reward.from_config(reward_cfg, base_dir=base_dir)
-
-    def score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        result = reward.score(smiles)
-        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
-
-    return score, reward.min_score
 
 
 def _lr_lambda(schedule: str, steps: int, warmup: int):
@@ -77,9 +65,15 @@ class GFlowNet:
             beta_bins=cfg.model.beta_embedding,
             beta_scale=beta_scale,
         ).to(self.device)
-        if score_fn is None:
-            score_fn, min_score = reward_score_fn(cfg.reward, getattr(cfg, "base_dir", None))
-        self.sampler = Sampler(self.env, self.policy, score_fn, min_score=min_score, device=self.device)
+        pool = None
+        if score_fn is None:  # the config's reward, which worker processes can rebuild
+            score_fn = ConfigReward(cfg)
+            min_score = score_fn.min_score
+            workers = getattr(cfg.run, "workers", 0)
+            pool = ScorePool(self.vocab, score_fn, workers) if workers > 0 else None
+        self.sampler = Sampler(
+            self.env, self.policy, score_fn, min_score=min_score, device=self.device, pool=pool
+        )
         self.objective = build_objective(cfg, self.policy, self.sampler)
         log_z_params = list(self.policy.log_z_head.parameters())
         ids = {id(p) for p in log_z_params}
@@ -93,6 +87,11 @@ class GFlowNet:
         self.replay: list[tuple[float, str, Any]] = []  # (score, smiles, tree), best first
         self.trajectories_seen = 0
         self.tracker = DiscoveryTracker(threshold=cfg.train.mode_threshold)
+
+    def close(self) -> None:
+        """Stop the scoring workers, if any (they also stop when this process exits)."""
+        if self.sampler.pool is not None:
+            self.sampler.pool.close()
 
     def draw_beta(self, n: int) -> np.ndarray:
         lo, hi = self.cfg.train.beta_min, self.cfg.train.beta_max

@@ -13,19 +13,15 @@ Rewards: ``log_reward`` is β·log(max(score, min)) + log W(x), where W is the s
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from molgfn.chem.env import ADD, FIRST, NOOP, STOP, BatchActions, FragmentEnv, TreeBatch
-from molgfn.chem.tree import Add, First, Tree, log_symmetry_weight, tree_smiles
+from molgfn.chem.tree import Add, First, Tree
 from molgfn.nn.policy import FragmentPolicy
-
-# score function: SMILES -> (score in [0, 1], transformed components per name)
-ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
-
+from molgfn.scoring import Scored, ScoreFn, ScorePool, score_trees
 
 ACTION_FIELDS = ("kind", "node", "stem", "frag", "frag_stem")
 
@@ -110,12 +106,14 @@ class Sampler:
         score_fn: ScoreFn,
         min_score: float = 1e-4,
         device: torch.device | str = "cpu",
+        pool: ScorePool | None = None,
     ):
         self.env = env
         self.policy = policy
         self.score_fn = score_fn
         self.min_score = min_score
         self.device = torch.device(device)
+        self.pool = pool  # assembles and scores finished trajectories in worker processes during the rollout
 
     def log_reward(self, score: np.ndarray, beta: np.ndarray) -> np.ndarray:
         return beta * np.log(np.maximum(score, self.min_score))
@@ -133,50 +131,126 @@ class Sampler:
         """Roll out ``len(beta)`` trajectories; ``score=False`` skips the reward (generation scores once,
         after de-duplication and filtering), leaving zeros."""
         start = time.perf_counter()
-        env, b = self.env, len(beta)
-        batch = env.empty(b)
-        beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
+        b = len(beta)
         rows: list[tuple] = []  # (states, actions, ADD targets, trajectory ids, position, log-probabilities)
-        t = 0
-        was_training = self.policy.training
-        self.policy.eval()
-        while not batch.done.all():
-            active = np.nonzero(~batch.done)[0]
-            sub = batch.take(active)
-            out = self.policy(sub, beta_t[active], sampling=True)
-            actions, target = self.policy.sample_actions(out, generator)
-            if epsilon > 0:
-                explore = rng.random(len(active)) < epsilon
-                if explore.any():
-                    rand = env.random_actions(sub, rng)
-                    for name in ACTION_FIELDS:
-                        getattr(actions, name)[explore] = getattr(rand, name)[explore]
-                    rand_target = env.vocab.stem_offset[rand.frag] + rand.frag_stem
-                    target[explore] = np.where(rand.kind[explore] == ADD, rand_target[explore], -1)
-            logp = out.log_prob(actions, target).cpu().numpy()
-            if epsilon > 0:
-                logp = self._mix_uniform(sub, logp, epsilon)
-            rows.append((sub.copy(), actions, target, active, t, logp))
-            env.step(batch, _scatter(actions, active, b))
-            t += 1
-        self.policy.train(was_training)
-        result = self._finish(rows, batch, beta, score)
+        trees: list[Tree | None] = [None] * b
+        finished: list[np.ndarray] = []  # rows handed to the pool, in order
+        pending: list = []
+        batch = self.env.empty(b)
+        for row in self._rollout(batch, beta, rng, epsilon, generator):
+            rows.append(row)
+            if (
+                self.pool is not None
+            ):  # molecules finished now are assembled and scored while the rollout goes on
+                active, actions = row[3], row[1]
+                stopped = active[actions.kind == STOP]
+                for i in stopped:
+                    trees[i] = batch.tree(int(i))
+                finished.append(stopped)
+                pending += self.pool.submit([trees[i] for i in stopped], score)
+        scored = None
+        if self.pool is not None:
+            joined = Scored.join(self.pool.gather(pending, self.score_fn))
+            scored = (trees, _reorder(joined, np.concatenate(finished)))
+        result = self._finish(rows, batch, beta, score, scored)
         if state_rewards:
             result.state_log_reward = self.state_log_rewards(result)
         result.sample_time = time.perf_counter() - start
         return result
 
+    @torch.inference_mode()
+    def sample_trees(
+        self, beta: np.ndarray, rng: np.random.Generator, generator: torch.Generator | None = None
+    ) -> list[Tree]:
+        """Only the terminal trees of ``len(beta)`` trajectories (no assembly, no reward): for generation,
+        which assembles them in the pool while the next batch rolls out. Same draws as :meth:`sample`."""
+        batch = self.env.empty(len(beta))
+        for _ in self._rollout(batch, beta, rng, 0.0, generator):
+            pass
+        return batch.trees()
+
+    def _rollout(
+        self,
+        batch: TreeBatch,
+        beta: np.ndarray,
+        rng: np.random.Generator,
+        epsilon: float,
+        generator: torch.Generator | None,
+    ):
+        """Step ``batch`` until every trajectory has stopped; yields one row per step (states before the
+        step, actions, ADD targets, trajectory ids, position, sampling log-probabilities)."""
+        env, b = self.env, len(batch)
+        beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
+        t = 0
+        was_training = self.policy.training
+        self.policy.eval()
+        try:
+            while not batch.done.all():
+                active = np.nonzero(~batch.done)[0]
+                sub = batch.take(active)
+                # a state with nowhere left to grow can only stop (log-probability 0): no network call for it
+                forced = (sub.n_nodes > 0) & ~env.open_stems(sub).reshape(len(active), -1).any(axis=1)
+                if forced.all():
+                    actions = BatchActions(*(np.zeros(len(active), dtype=np.int32) for _ in ACTION_FIELDS))
+                    actions.kind[:] = STOP
+                    target, logp = np.full(len(active), -1, dtype=np.int64), np.zeros(len(active))
+                else:
+                    free = np.nonzero(~forced)[0] if forced.any() else None
+                    actions, target, logp = self._draw(
+                        sub if free is None else sub.take(free),
+                        beta_t[active] if free is None else beta_t[active[free]],
+                        rng,
+                        epsilon,
+                        generator,
+                    )
+                    if free is not None:
+                        actions, target, logp = _with_forced_stops(actions, target, logp, free, len(active))
+                env.step(batch, _scatter(actions, active, b))
+                yield sub, actions, target, active, t, logp
+                t += 1
+        finally:
+            self.policy.train(was_training)
+
+    def _draw(
+        self,
+        sub: TreeBatch,
+        beta: torch.Tensor,
+        rng: np.random.Generator,
+        epsilon: float,
+        generator: torch.Generator | None,
+    ) -> tuple[BatchActions, np.ndarray, np.ndarray]:
+        """One action per state from π (ε-mixed with uniform), its ADD target and its sampling log-probability."""
+        env = self.env
+        out = self.policy(sub, beta, sampling=True)
+        actions, target = self.policy.sample_actions(out, generator)
+        if epsilon > 0:
+            explore = rng.random(len(sub)) < epsilon
+            if explore.any():
+                rand = env.random_actions(sub, rng)
+                for name in ACTION_FIELDS:
+                    getattr(actions, name)[explore] = getattr(rand, name)[explore]
+                rand_target = env.vocab.stem_offset[rand.frag] + rand.frag_stem
+                target[explore] = np.where(rand.kind[explore] == ADD, rand_target[explore], -1)
+        logp = out.log_prob(actions, target).cpu().numpy()
+        if epsilon > 0:
+            logp = self._mix_uniform(sub, logp, epsilon)
+        return actions, target, logp
+
     def state_log_rewards(self, trajs: Trajectories) -> np.ndarray:
         """log R(s) + log W(s) of every visited state (0 for the empty state), for forward-looking objectives."""
         trees = trajs.states.trees()
         nonempty = [i for i, tr in enumerate(trees) if tr.n_nodes]
-        smiles = [tree_smiles(trees[i], self.env.vocab) for i in nonempty]
-        score, _ = self.score_fn(smiles)
+        scored = self._score([trees[i] for i in nonempty], True)
         out = np.zeros(len(trees))
         beta = trajs.beta[trajs.traj[nonempty]]
-        log_w = np.array([log_symmetry_weight(trees[i], self.env.vocab) for i in nonempty])
-        out[nonempty] = self.log_reward(score, beta) + log_w
+        out[nonempty] = self.log_reward(scored.score, beta) + scored.log_w
         return out
+
+    def _score(self, trees: list[Tree], score: bool) -> Scored:
+        """:func:`score_trees` of ``trees``, shared with the pool's workers when there is one."""
+        if self.pool is None:
+            return score_trees(trees, self.env.vocab, self.score_fn if score else None)
+        return Scored.join(self.pool.gather(self.pool.submit(trees, score), self.score_fn))
 
     def _mix_uniform(self, sub: TreeBatch, logp: np.ndarray, epsilon: float) -> np.ndarray:
         """log of (1−ε)·π(a|s) + ε/#legal actions: the actual sampling probability."""
@@ -255,20 +329,27 @@ class Sampler:
             env.step(batch, acts)
         return self._finish(rows, batch, beta, score)
 
-    def _finish(self, rows: list[tuple], batch: TreeBatch, beta: np.ndarray, score: bool) -> Trajectories:
+    def _finish(
+        self,
+        rows: list[tuple],
+        batch: TreeBatch,
+        beta: np.ndarray,
+        score: bool,
+        scored: tuple[list[Tree], Scored] | None = None,
+    ) -> Trajectories:
         """A :class:`Trajectories` from per-step rows (states, actions, targets, trajectory ids, position,
-        log-probabilities or None), ordered by trajectory then position, with the terminals scored."""
-        env, b = self.env, len(batch)
+        log-probabilities or None), ordered by trajectory then position, with the terminals scored (unless
+        ``scored`` already holds the terminal trees and their molecules)."""
+        b = len(batch)
         traj = np.concatenate([r[3] for r in rows])
         position = np.concatenate([np.full(len(r[3]), r[4]) for r in rows])
         order = np.lexsort((position, traj))
-        trees = batch.trees()
-        smiles = [tree_smiles(tr, env.vocab) for tr in trees]
-        if score:
-            scores, components = self.score_fn(smiles)
-            log_w = np.array([log_symmetry_weight(tr, env.vocab) for tr in trees])
+        if scored is None:
+            trees = batch.trees()
+            mols = self._score(trees, score)
         else:
-            scores, components, log_w = np.zeros(b), {}, np.zeros(b)
+            trees, mols = scored
+        smiles, scores, components, log_w = mols.smiles, mols.score, mols.components, mols.log_w
         log_pf = [r[5] if r[5] is not None else np.full(len(r[3]), np.nan) for r in rows]
         return Trajectories(
             states=concat_batches([r[0] for r in rows]).take(order),
@@ -286,6 +367,33 @@ class Sampler:
             log_w=log_w,
             log_pf_sample=np.concatenate(log_pf)[order],
         )
+
+
+def _reorder(scored: Scored, rows: np.ndarray) -> Scored:
+    """Results listed in the order ``rows`` finished, put back in trajectory order."""
+    inverse = np.empty(len(rows), dtype=np.int64)
+    inverse[rows] = np.arange(len(rows))
+    return Scored(
+        [scored.smiles[k] for k in inverse],
+        scored.score[inverse],
+        {name: values[inverse] for name, values in scored.components.items()},
+        scored.log_w[inverse],
+    )
+
+
+def _with_forced_stops(
+    actions: BatchActions, target: np.ndarray, logp: np.ndarray, free: np.ndarray, n: int
+) -> tuple[BatchActions, np.ndarray, np.ndarray]:
+    """Spread the actions drawn for rows ``free`` over ``n`` rows; every other row stops (log-probability 0)."""
+    full = BatchActions(*(np.zeros(n, dtype=np.int32) for _ in ACTION_FIELDS))
+    full.kind[:] = STOP
+    for name in ACTION_FIELDS:
+        getattr(full, name)[free] = getattr(actions, name)
+    full_target = np.full(n, -1, dtype=np.int64)
+    full_target[free] = target
+    full_logp = np.zeros(n)
+    full_logp[free] = logp
+    return full, full_target, full_logp
 
 
 def backward_actions(tree: Tree, rng: np.random.Generator) -> list[First | Add]:

@@ -315,6 +315,9 @@ class Trainer:
         try:
             return self._run(resume)
         finally:
+            close = getattr(self.algorithm, "close", None)
+            if close is not None:  # worker processes, if the algorithm has any
+                close()
             self.log.removeHandler(handler)
             handler.close()
             self.store.close()

@@ -21,6 +21,7 @@ RESUMABLE_OVERRIDES = (
     "train.checkpoint_every",
     "train.metrics_every",
     "run.threads",
+    "run.workers",
     "run.device",
 )
 

@@ -110,6 +110,23 @@ def test_checkpoint_holds_algorithm_rng_and_counters(tmp_path):
     assert not list(store.checkpoints_dir.glob(".*.tmp"))
 
 
+def assert_no_process_left(marker: str, timeout: float = 10) -> None:
+    """No process whose command line mentions ``marker`` (Linux /proc) remains after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for entry in Path("/proc").glob("[0-9]*"):
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    left.append(entry.name)
+            except OSError:
+                continue
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert not left, f"processes left running: {left}"
+
+
 def test_kill_9_mid_run_then_resume(tmp_path):
     """The real GFlowNet (molgfn.gflownet.build_algorithm) on configs/tiny.toml, killed with SIGKILL."""
     runs = tmp_path / "runs"
@@ -124,6 +141,7 @@ def test_kill_9_mid_run_then_resume(tmp_path):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
+    assert_no_process_left(str(runs))  # its scoring workers die with it
     assert store.status()["status"] == "interrupted"
     last_checkpoint = store.checkpoints()[-1][0]
     recorded = store.read_steps()["step"].max()

@@ -1,0 +1,163 @@
+"""Terminal trees to scored molecules: assembly, reward and symmetry weight, here or in a worker process.
+
+Assembling a tree into a molecule and scoring it (proxy, QED, SA, ...) costs a few milliseconds per
+molecule of RDKit work, as much as the rest of a training step. With ``run.workers`` ≥ 1 a
+:class:`ScorePool` does it in worker processes while the sampler keeps rolling out the unfinished
+trajectories, and the sampler's own process takes back whatever the workers have not started when the
+rollout ends, so both cores stay busy. Every molecule goes through the same :func:`score_trees`, so the
+result does not depend on where it was computed (tested).
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from molgfn.chem.tree import Tree, log_symmetry_weight, tree_smiles
+from molgfn.chem.vocab import Vocabulary
+
+# score function: SMILES -> (score in [0, 1], transformed components per name)
+ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
+
+# molecules per task sent to a worker: small enough that the sampler can take back unstarted ones
+PIECE = 8
+
+
+@dataclass
+class Scored:
+    """Molecules of some trees: SMILES, score, transformed components and log W(x), in tree order."""
+
+    smiles: list[str]
+    score: np.ndarray
+    components: dict[str, np.ndarray] = field(default_factory=dict)
+    log_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    @staticmethod
+    def join(parts: Sequence[Scored]) -> Scored:
+        parts = list(parts)
+        names = parts[0].components.keys() if parts else ()
+        return Scored(
+            [s for p in parts for s in p.smiles],
+            np.concatenate([p.score for p in parts]) if parts else np.zeros(0),
+            {k: np.concatenate([p.components[k] for p in parts]) for k in names},
+            np.concatenate([p.log_w for p in parts]) if parts else np.zeros(0),
+        )
+
+
+def score_trees(trees: Sequence[Tree], vocab: Vocabulary, score_fn: ScoreFn | None) -> Scored:
+    """Assemble ``trees`` (canonical SMILES) and, with a ``score_fn``, score them and add log W(x);
+    without one the scores and log W are zeros (generation scores later, after de-duplication)."""
+    smiles = [tree_smiles(tr, vocab) for tr in trees]
+    if score_fn is None or not smiles:
+        return Scored(smiles, np.zeros(len(smiles)), {}, np.zeros(len(smiles)))
+    score, components = score_fn(smiles)
+    log_w = np.array([log_symmetry_weight(tr, vocab) for tr in trees])
+    return Scored(smiles, np.asarray(score, dtype=np.float64), dict(components), log_w)
+
+
+class ConfigReward:
+    """The reward of a run config as a picklable score function (a worker rebuilds it from the config)."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        self._reward = None
+
+    @property
+    def reward(self):  # -> molgfn.reward.Reward, built on first use
+        if self._reward is None:
+            self._reward = self.cfg.build_reward()
+        return self._reward
+
+    @property
+    def min_score(self) -> float:
+        return self.reward.min_score
+
+    def __call__(self, smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        result = self.reward.score(smiles)
+        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
+
+    def __getstate__(self) -> dict:
+        return {"cfg": self.cfg, "_reward": None}  # a worker builds its own (proxy loaded there)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None) -> None:
+    # Ctrl-C goes to the whole process group: the trainer stops gracefully, so its workers must not die first
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's graceful-stop handler
+    if sys.platform.startswith("linux"):  # die with the sampler's process, even when it is killed (-9)
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER.update(vocab=vocab, score_fn=score_fn)
+
+
+def _worker_task(trees: list[Tree], score: bool) -> Scored:
+    return score_trees(trees, _WORKER["vocab"], _WORKER["score_fn"] if score else None)
+
+
+class ScorePool:
+    """Worker processes (one torch thread each) running :func:`score_trees` on pieces of a batch.
+
+    ``submit`` queues trees as they finish; ``gather`` computes in this process every piece no worker
+    has started yet and waits for the rest, so the caller never idles while work is queued. On Linux the
+    workers are forked (they start at once, with the reward already loaded, and a script needs no
+    ``if __name__ == "__main__"`` guard); elsewhere they are spawned.
+    """
+
+    def __init__(self, vocab: Vocabulary, score_fn: ScoreFn | None, workers: int = 1) -> None:
+        if workers < 1:
+            raise ValueError("a ScorePool needs at least one worker")
+        self.vocab, self.score_fn, self.workers = vocab, score_fn, workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context(
+                    "fork" if sys.platform.startswith("linux") else "spawn"
+                ),
+                initializer=_init_worker,
+                initargs=(self.vocab, self.score_fn),
+            )
+            atexit.register(self.close)
+        return self._executor
+
+    def submit(self, trees: list[Tree], score: bool) -> list[tuple[list[Tree], bool, Future]]:
+        """Queue ``trees`` in pieces; returns the pending pieces for :meth:`gather`."""
+        pool = self._pool()
+        return [
+            (trees[i : i + PIECE], score, pool.submit(_worker_task, trees[i : i + PIECE], score))
+            for i in range(0, len(trees), PIECE)
+        ]
+
+    def gather(self, pending: list[tuple[list[Tree], bool, Future]], local: ScoreFn | None) -> list[Scored]:
+        """The results of ``pending`` pieces, in order; pieces still queued are computed here with ``local``."""
+        out: list[Scored | None] = [None] * len(pending)
+        for k in range(len(pending) - 1, -1, -1):  # take back from the end of the queue
+            trees, score, future = pending[k]
+            if future.cancel():
+                out[k] = score_trees(trees, self.vocab, local if score else None)
+        for k, (_, _, future) in enumerate(pending):
+            if out[k] is None:
+                out[k] = future.result()
+        return out  # type: ignore[return-value]
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None
