@@ -92,8 +92,9 @@ def run_one(
 def summarise(frame, budget: int) -> str:
     final = frame.sort_values("trajectories").groupby(["variant", "seed"]).tail(1)
     lines = [
-        "| objective | modes (≥ threshold) | top-100 mean reward | IntDiv of top 1,000 | unique molecules | wall time (s) |",
-        "|---|---|---|---|---|---|",
+        "| objective | modes (≥ threshold) | top-100 mean reward | IntDiv of top 1,000 | unique molecules "
+        "| wall time (s) | modes per 1,000 s |",
+        "|---|---|---|---|---|---|---|",
     ]
     order = [v for v in VARIANTS if v in set(final["variant"])]
 
@@ -107,7 +108,8 @@ def summarise(frame, budget: int) -> str:
         g = final[final["variant"] == v]
         lines.append(
             f"| {v} | {cell(g['modes'], '{:.0f}')} | {cell(g['top100_reward'], '{:.3f}')} | "
-            f"{cell(g['intdiv_top1000'], '{:.3f}')} | {cell(g['unique'], '{:.0f}')} | {cell(g['wall_s'], '{:.0f}')} |"
+            f"{cell(g['intdiv_top1000'], '{:.3f}')} | {cell(g['unique'], '{:.0f}')} | {cell(g['wall_s'], '{:.0f}')} | "
+            f"{cell(1000 * g['modes'] / g['wall_s'], '{:.0f}')} |"
         )
     seeds = sorted(set(final["seed"]))
     return (
@@ -161,10 +163,19 @@ def main() -> int:
     parser.add_argument("--every", type=int, default=25, help="steps between curve points")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
     parser.add_argument("--out", type=Path, default=Path("bench-out/objectives"))
+    parser.add_argument(
+        "--summarise-only", action="store_true", help="rebuild the table and plot from the run CSVs in --out"
+    )
     args = parser.parse_args()
 
     import pandas as pd
 
+    if args.summarise_only:
+        paths = sorted(str(p) for p in args.out.glob("*-seed*.csv"))
+        if not paths:
+            parser.error(f"no run CSVs (VARIANT-seedN.csv) in {args.out}")
+        write_outputs(pd.concat([pd.read_csv(p) for p in paths]), args.out, args.trajectories)
+        return 0
     args.out.mkdir(parents=True, exist_ok=True)
     jobs = [(v, s) for s in args.seeds for v in args.objectives]
     print(
@@ -184,13 +195,16 @@ def main() -> int:
             v, s = futures[future]
             paths.append(future.result())
             print(f"  done {v} seed {s} ({time.perf_counter() - started:.0f} s elapsed)", flush=True)
-    frame = pd.concat([pd.read_csv(p) for p in sorted(paths)])
-    frame.to_csv(args.out / "curves.csv", index=False)
-    table = summarise(frame, args.trajectories)
-    (args.out / "summary.md").write_text(table + "\n", encoding="utf-8")
-    plot(frame, args.out / "curves.html")
-    print(table)
+    write_outputs(pd.concat([pd.read_csv(p) for p in sorted(paths)]), args.out, args.trajectories)
     return 0
+
+
+def write_outputs(frame, out: Path, budget: int) -> None:
+    frame.to_csv(out / "curves.csv", index=False)
+    table = summarise(frame, budget)
+    (out / "summary.md").write_text(table + "\n", encoding="utf-8")
+    plot(frame, out / "curves.html")
+    print(table)
 
 
 if __name__ == "__main__":

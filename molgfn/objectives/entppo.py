@@ -126,15 +126,16 @@ class EntPPO(Objective):
                     stats["kl"].append(float(kl.mean()))
                     stats["policy_loss"].append(float(loss))
                     stats["value_loss"].append(float(v_loss))
-        first = torch.as_tensor(trajs.position == 0, device=device)
-        with torch.no_grad():
-            v_after = self.critic.state_value(trajs.states, beta_rows)
+        first = np.flatnonzero(trajs.position == 0)
+        with torch.no_grad():  # V(s_0) after the update: only the empty states, no second pass over the batch
+            v_start = self.critic.state_value(trajs.states.take(first), beta_rows[torch.as_tensor(first)])
         info = {k: float(np.mean(v)) for k, v in stats.items()}
         info.update(
             loss=info["policy_loss"],
             critic_loss=info["value_loss"],
-            log_z=mean(v_after[first]),
-            explained_variance=explained_variance(v_after, returns),
+            log_z=mean(v_start),
+            # of the values the advantages were built on (before this update), as Stable-Baselines3 reports it
+            explained_variance=explained_variance(value, returns),
             soft_return=mean(soft.sum() / trajs.n),
         )
         return info

@@ -73,11 +73,20 @@ class RLGFN(Objective):
         return torch.where(ev.is_last, last, ev.log_pf - ev.log_pb).detach()
 
     def advantages(
-        self, trajs: Trajectories, cost: Tensor, critic, beta_rows: Tensor, states
+        self,
+        trajs: Trajectories,
+        cost: Tensor,
+        critic,
+        beta_rows: Tensor,
+        states,
+        value: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """GAE advantages, returns and V(s_t); ``value`` passes in V already computed (it is detached)."""
         device = cost.device
-        with torch.no_grad():
-            value = critic.state_value(states, beta_rows)
+        if value is None:
+            with torch.no_grad():
+                value = critic.state_value(states, beta_rows)
+        value = value.detach()
         nxt = torch.as_tensor(trajs.next_index(), device=device)
         is_last = torch.as_tensor(trajs.is_last, device=device)
         v_next = torch.where(is_last, torch.zeros_like(value), value[nxt])
@@ -88,9 +97,18 @@ class RLGFN(Objective):
         return adv, adv + value, value
 
     def fit_critic(
-        self, critic, opt, states, beta_rows: Tensor, target: Tensor, mask: Tensor | None = None
+        self,
+        critic,
+        opt,
+        states,
+        beta_rows: Tensor,
+        target: Tensor,
+        mask: Tensor | None = None,
+        value: Tensor | None = None,
     ) -> tuple[float, float]:
-        value = critic.state_value(states, beta_rows)
+        """One regression step of the critic on ``target``; ``value`` reuses a forward pass made with grad
+        (the critic has not changed since)."""
+        value = critic.state_value(states, beta_rows) if value is None else value
         if mask is not None:
             value, target = value[mask], target[mask]
         loss = ((value - target) ** 2).mean()
@@ -105,7 +123,9 @@ class RLGFN(Objective):
         beta_rows = torch.as_tensor(trajs.beta[trajs.traj], dtype=torch.float32, device=device)
         ev = evaluate(self.policy, trajs, self.learned_backward)
         cost = self.costs(trajs, ev)
-        adv, returns, _ = self.advantages(trajs, cost, self.critic, beta_rows, trajs.states)
+        # one critic pass serves both the advantages and the critic's own regression step below
+        critic_value = self.critic.state_value(trajs.states, beta_rows)
+        adv, returns, _ = self.advantages(trajs, cost, self.critic, beta_rows, trajs.states, critic_value)
         adv = adv - adv.mean()
         residual = per_trajectory_sum(cost, ev.traj, trajs.n)  # TB residual δ(τ) per trajectory
         info: dict[str, float] = {
@@ -137,7 +157,7 @@ class RLGFN(Objective):
             optimizer.step()
         info["loss"] = float(actor_loss.detach())
         info["critic_loss"], info["explained_variance"] = self.fit_critic(
-            self.critic, self.critic_opt, trajs.states, beta_rows, returns.detach()
+            self.critic, self.critic_opt, trajs.states, beta_rows, returns.detach(), value=critic_value
         )
         if self.coupled:
             info.update(self.backward_update(trajs, optimizer))
@@ -208,8 +228,8 @@ class RLGFN(Objective):
         move = ~ev.is_last
         cost = torch.where(move, ev.log_pb - ev.log_pf, torch.zeros_like(ev.log_pb)).detach()
         # the backward action at row t is taken from s_{t+1} (row t+1) and leads to s_t (row t)
-        with torch.no_grad():
-            value_all = self.back_critic.state_value(back.states, beta_rows)
+        value_grad = self.back_critic.state_value(back.states, beta_rows)  # reused by fit_critic below
+        value_all = value_grad.detach()
         value = value_all[ev.next_index]
         first = torch.as_tensor(back.position == 0, device=device)
         v_next = torch.where(first, torch.zeros_like(value_all), value_all)  # s_0 ends the rollout
@@ -231,7 +251,7 @@ class RLGFN(Objective):
         target = torch.zeros_like(value_all).index_put((ev.next_index[move],), returns[move])
         mask = torch.zeros_like(move).index_put((ev.next_index[move],), torch.ones_like(move[move]))
         critic_loss, ev_b = self.fit_critic(
-            self.back_critic, self.back_critic_opt, back.states, beta_rows, target, mask
+            self.back_critic, self.back_critic_opt, back.states, beta_rows, target, mask, value=value_grad
         )
         return {
             "backward_loss": float(actor_loss.detach()),
