@@ -89,7 +89,7 @@ class ModelSection:
 class ObjectiveSection:
     """[objective]: the training objective and its options."""
 
-    name: str = _f("tb", "training objective", choices=OBJECTIVES)
+    name: str = _f("entppo", "training objective", choices=OBJECTIVES)
     subtb_lambda: float = _f(0.9, "SubTB weight lambda^(j-i) of a sub-trajectory of length j-i", gt=0.0)
     gae_lambda: float = _f(0.99, "RL-GFN: GAE lambda of the advantages", ge=0.0, le=1.0)
     critic_lr: float = _f(1e-3, "RL-GFN / Ent-PPO: learning rate of the critic (value network)", gt=0.0)
