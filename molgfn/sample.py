@@ -139,9 +139,7 @@ class Sampler:
         batch = self.env.empty(b)
         for row in self._rollout(batch, beta, rng, epsilon, generator):
             rows.append(row)
-            if (
-                self.pool is not None
-            ):  # molecules finished now are assembled and scored while the rollout goes on
+            if self.pool is not None:  # molecules finished now are assembled and scored during the rollout
                 active, actions = row[3], row[1]
                 stopped = active[actions.kind == STOP]
                 for i in stopped:
@@ -190,21 +188,16 @@ class Sampler:
                 sub = batch.take(active)
                 # a state with nowhere left to grow can only stop (log-probability 0): no network call for it
                 forced = (sub.n_nodes > 0) & ~env.open_stems(sub).reshape(len(active), -1).any(axis=1)
-                if forced.all():
-                    actions = BatchActions(*(np.zeros(len(active), dtype=np.int32) for _ in ACTION_FIELDS))
-                    actions.kind[:] = STOP
-                    target, logp = np.full(len(active), -1, dtype=np.int64), np.zeros(len(active))
+                free = np.nonzero(~forced)[0]
+                if len(free) == len(active):
+                    actions, target, logp = self._draw(sub, beta_t[active], rng, epsilon, generator)
                 else:
-                    free = np.nonzero(~forced)[0] if forced.any() else None
-                    actions, target, logp = self._draw(
-                        sub if free is None else sub.take(free),
-                        beta_t[active] if free is None else beta_t[active[free]],
-                        rng,
-                        epsilon,
-                        generator,
+                    drawn = (
+                        self._draw(sub.take(free), beta_t[active[free]], rng, epsilon, generator)
+                        if len(free)
+                        else None
                     )
-                    if free is not None:
-                        actions, target, logp = _with_forced_stops(actions, target, logp, free, len(active))
+                    actions, target, logp = _with_forced_stops(drawn, free, len(active))
                 env.step(batch, _scatter(actions, active, b))
                 yield sub, actions, target, active, t, logp
                 t += 1
@@ -382,17 +375,20 @@ def _reorder(scored: Scored, rows: np.ndarray) -> Scored:
 
 
 def _with_forced_stops(
-    actions: BatchActions, target: np.ndarray, logp: np.ndarray, free: np.ndarray, n: int
+    drawn: tuple[BatchActions, np.ndarray, np.ndarray] | None, free: np.ndarray, n: int
 ) -> tuple[BatchActions, np.ndarray, np.ndarray]:
-    """Spread the actions drawn for rows ``free`` over ``n`` rows; every other row stops (log-probability 0)."""
+    """Spread the (actions, targets, log-probabilities) drawn for rows ``free`` (None: no row) over ``n``
+    rows; every other row stops, with log-probability 0."""
     full = BatchActions(*(np.zeros(n, dtype=np.int32) for _ in ACTION_FIELDS))
     full.kind[:] = STOP
-    for name in ACTION_FIELDS:
-        getattr(full, name)[free] = getattr(actions, name)
     full_target = np.full(n, -1, dtype=np.int64)
-    full_target[free] = target
     full_logp = np.zeros(n)
-    full_logp[free] = logp
+    if drawn is not None:
+        actions, target, logp = drawn
+        for name in ACTION_FIELDS:
+            getattr(full, name)[free] = getattr(actions, name)
+        full_target[free] = target
+        full_logp[free] = logp
     return full, full_target, full_logp
 
 
