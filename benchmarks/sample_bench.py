@@ -4,8 +4,9 @@
                                       [--threads 1] [--workers N]
 
 Prints molecules generated per second at batch 256 without the reward (sampling and assembly only) and
-with it (the model's reward: proxy, QED, SA, MW), through the generator's pipelined stream (a batch
-rolls out while worker processes assemble and score the previous one), medians of several repeats, and the time of the full
+with it (the model's reward: proxy, QED, SA, MW), through the generator's stream (`molgfn sample`'s path:
+each batch is split between this process and the worker processes, each rolling out, assembling and
+scoring its chunk), medians of several repeats, and the time of the full
 set of metrics (molgfn.metrics.set_metrics: validity, uniqueness, novelty, IntDiv p=1,2, modes, #Circles,
 scaffolds, top-k) on 10,000 generated molecules.
 """
@@ -34,7 +35,7 @@ def main() -> None:
         "--workers",
         type=int,
         default=None,
-        help="assembly/scoring processes (default: the model's run.workers)",
+        help="worker processes beside this one (default: the model's run.workers)",
     )
     args = parser.parse_args()
 
@@ -49,14 +50,17 @@ def main() -> None:
     gen = load_generator(args.model or DEFAULT_GENERATOR)
     if args.workers is not None:
         gen.close()
-        gen.pool = ScorePool(gen.gfn.vocab, gen.scorer, args.workers) if args.workers > 0 else None
+        gen.pool = (
+            ScorePool(gen.gfn.vocab, gen.scorer, args.workers, policy=gen.gfn.policy)
+            if args.workers > 0
+            else None
+        )
     workers = gen.pool.workers if gen.pool is not None else 0
     beta = gen.cfg.train.beta_max
     rng = np.random.default_rng(0)
 
     def rate(score: bool) -> float:
-        """Molecules per second of Generator.stream, the path of `molgfn sample`: batches roll out here
-        while the worker processes assemble (and score) the previous one."""
+        """Molecules per second of Generator.stream, the path of `molgfn sample`."""
         stream = gen.stream(beta, args.batch, rng, score=score)
         next(stream), next(stream)  # warm-up, and the pipeline filled
         times = []

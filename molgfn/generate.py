@@ -21,7 +21,7 @@ import torch
 from molgfn.chem.tree import Tree
 from molgfn.config import Config, config_from_dict, read_toml
 from molgfn.errors import MolgfnError
-from molgfn.scoring import ConfigReward, Scored, ScorePool, score_trees
+from molgfn.scoring import ConfigReward, Scored, ScorePool, generate_chunk
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
@@ -97,8 +97,10 @@ class Generator:
         self.gfn.policy.load_state_dict(policy_state)
         self.gfn.policy.eval()
         workers = cfg.run.workers
-        # assembly (and, when asked, scoring) of one batch runs in the pool while the next batch rolls out
-        self.pool = ScorePool(self.gfn.vocab, self.scorer, workers) if workers > 0 else None
+        # each worker rolls out, assembles (and, when asked, scores) its share of every batch
+        self.pool = (
+            ScorePool(self.gfn.vocab, self.scorer, workers, policy=self.gfn.policy) if workers > 0 else None
+        )
 
     def close(self) -> None:
         """Stop the worker processes, if any (they also stop when this process exits)."""
@@ -110,28 +112,35 @@ class Generator:
         beta: float,
         batch_size: int = 256,
         rng: np.random.Generator | None = None,
-        generator: torch.Generator | None = None,
         score: bool = False,
     ) -> Iterator[tuple[list[Tree], Scored]]:
         """Endless batches of terminal trees with their molecules (SMILES; with ``score`` also the reward
-        score, components and log W). With worker processes a batch is handed over once the next one has been
-        rolled out: the workers assemble one batch while this process rolls out the next."""
+        score, components and log W).
+
+        A batch is split into one chunk per process (this one and each worker), each with its own seed
+        drawn from ``rng``: every process rolls out, assembles and scores its chunk, and the workers start
+        on the next batch before this one is handed over. A seed therefore reproduces the batches for a
+        given ``run.workers``, and a chunk is the same whichever process computes it."""
         rng = rng if rng is not None else np.random.default_rng(self.cfg.run.seed)
         sampler, vocab = self.gfn.sampler, self.gfn.vocab
         local = self.scorer if score else None
-        in_flight, pending = None, []
+        parts = 1 + (self.pool.workers if self.pool is not None else 0)
+        sizes = [len(c) for c in np.array_split(np.arange(batch_size), parts) if len(c)]
+
+        def plan() -> tuple[list[int], list]:
+            seeds = [int(x) for x in rng.integers(0, 2**63 - 1, size=len(sizes))]
+            futures = [self.pool.generate(beta, n, seed, score) for n, seed in zip(sizes[1:], seeds[1:])]
+            return seeds, futures
+
+        seeds, futures = plan()
         try:
             while True:
-                trees = sampler.sample_trees(np.full(batch_size, beta), rng, generator)
-                if self.pool is None:
-                    yield trees, score_trees(trees, vocab, local)
-                    continue
-                pending = self.pool.submit(trees, score)
-                if in_flight is not None:
-                    yield in_flight[0], Scored.join(self.pool.gather(in_flight[1], self.scorer))
-                in_flight = (trees, pending)
-        finally:  # the caller has enough: drop the batch still queued
-            for _, _, future in pending:
+                chunks = [generate_chunk(sampler, vocab, local, beta, sizes[0], seeds[0])]
+                chunks += [future.result() for future in futures]
+                seeds, futures = plan()  # the workers go on while the caller uses this batch
+                yield [t for trees, _ in chunks for t in trees], Scored.join(m for _, m in chunks)
+        finally:  # the caller has enough: drop the chunks not started
+            for future in futures:
                 future.cancel()
 
     @property
@@ -184,13 +193,12 @@ class Generator:
         reference = self.reference
         cap = max_samples or max(20 * n, 10_000)
         rng = np.random.default_rng(self.cfg.run.seed if seed is None else seed)
-        gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
         kept_smiles: list[str] = []
         kept_fragments: list[str] = []
         seen: set[str] = set()
         report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
         vocab = self.gfn.vocab
-        batches = self.stream(beta, min(batch_size, cap), rng, gen)
+        batches = self.stream(beta, min(batch_size, cap), rng)
         while len(kept_smiles) < n and report.sampled < cap:
             trees, mols = next(batches)
             size = min(len(trees), cap - report.sampled)

@@ -163,7 +163,7 @@ class Sampler:
         """Only the terminal trees of ``len(beta)`` trajectories (no assembly, no reward): for generation,
         which assembles them in the pool while the next batch rolls out. Same draws as :meth:`sample`."""
         batch = self.env.empty(len(beta))
-        for _ in self._rollout(batch, beta, rng, 0.0, generator):
+        for _ in self._rollout(batch, beta, rng, 0.0, generator, log_probs=False):
             pass
         return batch.trees()
 
@@ -174,9 +174,11 @@ class Sampler:
         rng: np.random.Generator,
         epsilon: float,
         generator: torch.Generator | None,
+        log_probs: bool = True,
     ):
         """Step ``batch`` until every trajectory has stopped; yields one row per step (states before the
-        step, actions, ADD targets, trajectory ids, position, sampling log-probabilities)."""
+        step, actions, ADD targets, trajectory ids, position, sampling log-probabilities, or zeros
+        without ``log_probs``)."""
         env, b = self.env, len(batch)
         beta_t = torch.as_tensor(beta, dtype=torch.float32, device=self.device)
         t = 0
@@ -190,10 +192,12 @@ class Sampler:
                 forced = (sub.n_nodes > 0) & ~env.open_stems(sub).reshape(len(active), -1).any(axis=1)
                 free = np.nonzero(~forced)[0]
                 if len(free) == len(active):
-                    actions, target, logp = self._draw(sub, beta_t[active], rng, epsilon, generator)
+                    actions, target, logp = self._draw(
+                        sub, beta_t[active], rng, epsilon, generator, log_probs
+                    )
                 else:
                     drawn = (
-                        self._draw(sub.take(free), beta_t[active[free]], rng, epsilon, generator)
+                        self._draw(sub.take(free), beta_t[active[free]], rng, epsilon, generator, log_probs)
                         if len(free)
                         else None
                     )
@@ -211,8 +215,10 @@ class Sampler:
         rng: np.random.Generator,
         epsilon: float,
         generator: torch.Generator | None,
+        log_probs: bool = True,
     ) -> tuple[BatchActions, np.ndarray, np.ndarray]:
-        """One action per state from π (ε-mixed with uniform), its ADD target and its sampling log-probability."""
+        """One action per state from π (ε-mixed with uniform), its ADD target and its sampling
+        log-probability (zeros without ``log_probs``)."""
         env = self.env
         out = self.policy(sub, beta, sampling=True)
         actions, target = self.policy.sample_actions(out, generator)
@@ -224,6 +230,8 @@ class Sampler:
                     getattr(actions, name)[explore] = getattr(rand, name)[explore]
                 rand_target = env.vocab.stem_offset[rand.frag] + rand.frag_stem
                 target[explore] = np.where(rand.kind[explore] == ADD, rand_target[explore], -1)
+        if not log_probs:
+            return actions, target, np.zeros(len(sub))
         logp = out.log_prob(actions, target).cpu().numpy()
         if epsilon > 0:
             logp = self._mix_uniform(sub, logp, epsilon)

@@ -91,7 +91,21 @@ class ConfigReward:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None) -> None:
+def generate_chunk(
+    sampler: Any, vocab: Vocabulary, score_fn: ScoreFn | None, beta: float, n: int, seed: int
+) -> tuple[list[Tree], Scored]:
+    """``n`` terminal trees rolled out at ``beta`` by a :class:`~molgfn.sample.Sampler`, with their molecules
+    (scored when ``score_fn`` is given). Every draw comes from ``seed``, so a chunk is the same whichever
+    process computes it (tested)."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
+    trees = sampler.sample_trees(np.full(n, beta), rng, generator)
+    return trees, score_trees(trees, vocab, score_fn)
+
+
+def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None, policy: Any = None) -> None:
     # Ctrl-C goes to the whole process group: the trainer stops gracefully, so its workers must not die first
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's graceful-stop handler
@@ -102,11 +116,22 @@ def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None) -> None:
     import torch
 
     torch.set_num_threads(1)
-    _WORKER.update(vocab=vocab, score_fn=score_fn)
+    _WORKER.update(vocab=vocab, score_fn=score_fn, policy=policy)
 
 
 def _worker_task(trees: list[Tree], score: bool) -> Scored:
     return score_trees(trees, _WORKER["vocab"], _WORKER["score_fn"] if score else None)
+
+
+def _worker_generate(beta: float, n: int, seed: int, score: bool) -> tuple[list[Tree], Scored]:
+    if "sampler" not in _WORKER:
+        from molgfn.sample import Sampler
+
+        policy = _WORKER["policy"]
+        policy.eval()
+        _WORKER["sampler"] = Sampler(policy.env, policy, _WORKER["score_fn"])
+    score_fn = _WORKER["score_fn"] if score else None
+    return generate_chunk(_WORKER["sampler"], _WORKER["vocab"], score_fn, beta, n, seed)
 
 
 class ScorePool:
@@ -118,10 +143,15 @@ class ScorePool:
     ``if __name__ == "__main__"`` guard); elsewhere they are spawned.
     """
 
-    def __init__(self, vocab: Vocabulary, score_fn: ScoreFn | None, workers: int = 1) -> None:
+    def __init__(
+        self, vocab: Vocabulary, score_fn: ScoreFn | None, workers: int = 1, policy: Any = None
+    ) -> None:
         if workers < 1:
             raise ValueError("a ScorePool needs at least one worker")
         self.vocab, self.score_fn, self.workers = vocab, score_fn, workers
+        # a fixed (trained) policy the workers can also roll out with (:meth:`generate`); they hold the
+        # parameters it has when they start
+        self.policy = policy
         self._executor: ProcessPoolExecutor | None = None
 
     def _pool(self) -> ProcessPoolExecutor:
@@ -132,7 +162,7 @@ class ScorePool:
                     "fork" if sys.platform.startswith("linux") else "spawn"
                 ),
                 initializer=_init_worker,
-                initargs=(self.vocab, self.score_fn),
+                initargs=(self.vocab, self.score_fn, self.policy),
             )
             atexit.register(self.close)
         return self._executor
@@ -144,6 +174,12 @@ class ScorePool:
             (trees[i : i + PIECE], score, pool.submit(_worker_task, trees[i : i + PIECE], score))
             for i in range(0, len(trees), PIECE)
         ]
+
+    def generate(self, beta: float, n: int, seed: int, score: bool) -> Future:
+        """:func:`generate_chunk` in a worker, with the pool's policy (given at construction)."""
+        if self.policy is None:
+            raise ValueError("this pool was built without a policy to generate with")
+        return self._pool().submit(_worker_generate, beta, n, seed, score)
 
     def gather(self, pending: list[tuple[list[Tree], bool, Future]], local: ScoreFn | None) -> list[Scored]:
         """The results of ``pending`` pieces, in order; pieces still queued are computed here with ``local``."""

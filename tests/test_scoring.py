@@ -45,6 +45,26 @@ def test_projected_edge_layer_equals_the_stock_gine_layer():
     assert not torch.allclose(got, stock(x, edge_index, table_src[c0]), atol=1e-3)  # the tables matter
 
 
+def test_split_query_head_equals_the_head_on_the_concatenation():
+    """The per-block first layer of the ADD query = query_head applied to [h(node), orbit, g(state)]."""
+    cfg = load_config(TINY, ["env.max_frags=4"])
+    gfn = build_algorithm(cfg)
+    torch.manual_seed(1)
+    for p in gfn.policy.parameters():  # away from the initialisation, so every block carries weight
+        p.data.normal_(0.0, 0.3)
+    trajs = gfn.sampler.sample(np.full(16, 4.0), np.random.default_rng(0), score=False)
+    policy = gfn.policy
+    beta = torch.full((len(trajs.states),), 4.0)
+    inp, h, g, _, _ = policy.encode(trajs.states, beta)
+    assert len(inp.open_node) > 16
+    expected = policy.query_head(
+        torch.cat([h[inp.open_node], policy.open_stem_emb(inp.open_class), g[inp.open_graph]], 1)
+    )
+    got = policy._query(inp, h, g)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(got, policy._query(inp, h, torch.zeros_like(g)), atol=1e-2)
+
+
 def _sample(workers: int, state_rewards: bool = False):
     cfg = load_config(TINY, [f"run.workers={workers}", "train.batch_size=32", "env.max_frags=3"])
     gfn = build_algorithm(cfg)
@@ -99,19 +119,27 @@ def test_pool_returns_pieces_in_order_and_takes_back_unstarted_ones():
     np.testing.assert_array_equal(np.concatenate([p.log_w for p in parts]), expected.log_w)
 
 
-def test_generation_stream_with_workers_matches_the_in_process_stream():
+def test_generation_stream_with_workers_matches_the_in_process_chunks():
+    """Each batch is one chunk here and one per worker, each from its own seed: the worker's chunk is the
+    one this process computes from that seed, and chunks of one batch differ."""
     from molgfn.generate import load_generator
+    from molgfn.scoring import generate_chunk
 
     gen = load_generator()
     try:
-        pooled = gen.stream(8.0, 64, np.random.default_rng(1), torch.Generator().manual_seed(1))
-        first = [next(pooled)[1].smiles for _ in range(3)]
-        pooled.close()
-        pool, gen.pool = gen.pool, None
-        local = gen.stream(8.0, 64, np.random.default_rng(1), torch.Generator().manual_seed(1))
-        second = [next(local)[1].smiles for _ in range(3)]
-        gen.pool = pool
+        assert gen.pool is not None and gen.pool.workers == 1
+        stream = gen.stream(8.0, 64, np.random.default_rng(1), score=True)
+        pooled = [next(stream) for _ in range(3)]
+        stream.close()
+        rng = np.random.default_rng(1)
+        sampler, vocab = gen.gfn.sampler, gen.gfn.vocab
+        for trees, mols in pooled:
+            seeds = [int(x) for x in rng.integers(0, 2**63 - 1, size=2)]
+            chunks = [generate_chunk(sampler, vocab, gen.scorer, 8.0, 32, seed) for seed in seeds]
+            assert mols.smiles == chunks[0][1].smiles + chunks[1][1].smiles
+            assert [t.frags for t in trees] == [t.frags for c in chunks for t in c[0]]
+            np.testing.assert_array_equal(mols.score, np.concatenate([c[1].score for c in chunks]))
+            assert chunks[0][1].smiles != chunks[1][1].smiles
     finally:
         gen.close()
-    assert pool is not None and first == second
-    assert all(len(batch) == 64 and all(batch) for batch in first)
+    assert all(len(mols.smiles) == 64 and all(mols.smiles) for _, mols in pooled)
