@@ -121,12 +121,20 @@ class TrainSection:
     beta_max: float = _f(8.0, "largest inverse temperature beta (drawn uniformly in [min, max])", gt=0.0)
     replay_size: int = _f(0, "capacity of the replay buffer of terminal trajectories (0: none)", ge=0)
     replay_fraction: float = _f(0.0, "fraction of each batch drawn from the replay buffer", ge=0.0, le=1.0)
+    sample_ahead: bool = _f(
+        False,
+        "roll out the next batch before this one's update, so the workers score while it trains "
+        "(one update stale; tb, db, subtb and fldb only)",
+    )
     checkpoint_every: int = _f(100, "steps between checkpoints (one is always written at the end)", ge=1)
     metrics_every: int = _f(50, "steps between printed metric summaries in train.log", ge=1)
     mode_threshold: float = _f(
         0.7, "reward score from which a molecule counts as a mode (number-of-modes metric)", ge=0.0, le=1.0
     )
 
+
+# objectives whose update assumes the batch was sampled by the current policy (no train.sample_ahead)
+ON_POLICY_OBJECTIVES = ("rlgfn", "entppo")
 
 SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -287,6 +295,11 @@ def config_from_dict(
         raise MolgfnError(
             f"{origin.of('train.replay_fraction')}: train.replay_fraction: needs train.replay_size > 0 "
             f"(got replay_fraction {train.replay_fraction:g} with replay_size 0)"
+        )
+    if train.sample_ahead and sections["objective"].name in ON_POLICY_OBJECTIVES:
+        raise MolgfnError(
+            f"{origin.of('train.sample_ahead')}: train.sample_ahead: needs an off-policy objective "
+            f"(tb, db, subtb or fldb); {sections['objective'].name} learns only from its current policy"
         )
     reward = data.get("reward", DEFAULT_REWARD_CONFIG)
     if not isinstance(reward, Mapping):

@@ -78,8 +78,11 @@ class GFlowNet:
         log_z_params = list(self.policy.log_z_head.parameters())
         ids = {id(p) for p in log_z_params}
         others = [p for p in self.policy.parameters() if id(p) not in ids]
+        # foreach: one kernel per step for all tensors instead of a Python loop over ~100 of them (torch's
+        # default on GPUs only; on this CPU it saves about 5 ms per optimiser step)
         self.optimizer = torch.optim.Adam(
-            [{"params": others, "lr": cfg.train.lr}, {"params": log_z_params, "lr": cfg.train.lr_logz}]
+            [{"params": others, "lr": cfg.train.lr}, {"params": log_z_params, "lr": cfg.train.lr_logz}],
+            foreach=True,
         )
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, _lr_lambda(cfg.train.lr_schedule, cfg.train.steps, cfg.train.warmup_steps)
@@ -87,9 +90,13 @@ class GFlowNet:
         self.replay: list[tuple[float, str, Any]] = []  # (score, smiles, tree), best first
         self.trajectories_seen = 0
         self.tracker = DiscoveryTracker(threshold=cfg.train.mode_threshold)
+        self._ahead = (
+            None  # with train.sample_ahead: the batch rolled out for the next step (not checkpointed)
+        )
 
     def close(self) -> None:
         """Stop the scoring workers, if any (they also stop when this process exits)."""
+        self._ahead = None
         if self.sampler.pool is not None:
             self.sampler.pool.close()
 
@@ -99,15 +106,17 @@ class GFlowNet:
 
     def train_step(self, step: int) -> StepOutput:
         cfg = self.cfg.train
-        n_replay = int(round(cfg.batch_size * cfg.replay_fraction)) if cfg.replay_size and self.replay else 0
-        n_replay = min(n_replay, len(self.replay))
-        n_sample = cfg.batch_size - n_replay
-        trajs = self.sampler.sample(
-            self.draw_beta(n_sample),
-            self.rng,
-            epsilon=cfg.epsilon,
-            state_rewards=self.objective.needs_state_rewards,
-        )
+        if cfg.sample_ahead:
+            # this step trains on the batch rolled out during the previous one (with the parameters one
+            # update older: fine for off-policy objectives), and the next batch rolls out now, before the
+            # update, so the workers score it while this process trains
+            pending = self._ahead if self._ahead is not None else self._start(self._n_sample())
+            self._ahead = self._start(self._n_sample())
+            trajs = pending.finish()
+            n_replay = min(cfg.batch_size - pending.n, len(self.replay))
+        else:
+            n_replay = cfg.batch_size - self._n_sample()
+            trajs = self._start(cfg.batch_size - n_replay).finish()
         fresh = trajs
         if n_replay:
             picks = self.rng.choice(len(self.replay), size=n_replay, replace=False)
@@ -139,6 +148,20 @@ class GFlowNet:
         if (step + 1) % self.cfg.train.metrics_every == 0:
             metrics["intdiv_top1000"] = self.tracker.diversity_of_top(1000)
         return StepOutput(metrics, fresh.n, fresh.smiles, fresh.score, fresh.components)
+
+    def _n_sample(self) -> int:
+        """Trajectories to roll out for a batch (the rest of it is replayed)."""
+        cfg = self.cfg.train
+        n_replay = int(round(cfg.batch_size * cfg.replay_fraction)) if cfg.replay_size and self.replay else 0
+        return cfg.batch_size - min(n_replay, len(self.replay))
+
+    def _start(self, n: int):
+        return self.sampler.start(
+            self.draw_beta(n),
+            self.rng,
+            epsilon=self.cfg.train.epsilon,
+            state_rewards=self.objective.needs_state_rewards,
+        )
 
     def _update_replay(self, trajs) -> None:
         size = self.cfg.train.replay_size

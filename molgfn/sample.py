@@ -118,7 +118,6 @@ class Sampler:
     def log_reward(self, score: np.ndarray, beta: np.ndarray) -> np.ndarray:
         return beta * np.log(np.maximum(score, self.min_score))
 
-    @torch.inference_mode()
     def sample(
         self,
         beta: np.ndarray,
@@ -130,7 +129,22 @@ class Sampler:
     ) -> Trajectories:
         """Roll out ``len(beta)`` trajectories; ``score=False`` skips the reward (generation scores once,
         after de-duplication and filtering), leaving zeros."""
-        start = time.perf_counter()
+        return self.start(beta, rng, epsilon, state_rewards, generator, score).finish()
+
+    @torch.inference_mode()
+    def start(
+        self,
+        beta: np.ndarray,
+        rng: np.random.Generator,
+        epsilon: float = 0.0,
+        state_rewards: bool = False,
+        generator: torch.Generator | None = None,
+        score: bool = True,
+    ) -> PendingSample:
+        """The rollout of :meth:`sample`, with the finished molecules queued in the pool (if any);
+        :meth:`PendingSample.finish` collects them. In between the caller can train on an earlier batch
+        while the workers score this one."""
+        begin = time.perf_counter()
         b = len(beta)
         rows: list[tuple] = []  # (states, actions, ADD targets, trajectory ids, position, log-probabilities)
         trees: list[Tree | None] = [None] * b
@@ -146,15 +160,18 @@ class Sampler:
                     trees[i] = batch.tree(int(i))
                 finished.append(stopped)
                 pending += self.pool.submit([trees[i] for i in stopped], score)
-        scored = None
-        if self.pool is not None:
-            joined = Scored.join(self.pool.gather(pending, self.score_fn))
-            scored = (trees, _reorder(joined, np.concatenate(finished)))
-        result = self._finish(rows, batch, beta, score, scored)
-        if state_rewards:
-            result.state_log_reward = self.state_log_rewards(result)
-        result.sample_time = time.perf_counter() - start
-        return result
+        return PendingSample(
+            self,
+            rows,
+            batch,
+            np.asarray(beta),
+            score,
+            state_rewards,
+            trees,
+            finished,
+            pending,
+            time.perf_counter() - begin,
+        )
 
     @torch.inference_mode()
     def sample_trees(
@@ -368,6 +385,42 @@ class Sampler:
             log_w=log_w,
             log_pf_sample=np.concatenate(log_pf)[order],
         )
+
+
+@dataclass
+class PendingSample:
+    """A rolled-out batch whose molecules may still be in the scoring pool (:meth:`Sampler.start`)."""
+
+    sampler: Sampler
+    rows: list[tuple]
+    batch: TreeBatch
+    beta: np.ndarray
+    score: bool
+    state_rewards: bool
+    trees: list[Tree | None]
+    finished: list[np.ndarray]
+    pending: list
+    rollout_time: float
+
+    @property
+    def n(self) -> int:
+        return len(self.beta)
+
+    @torch.inference_mode()
+    def finish(self) -> Trajectories:
+        """The :class:`Trajectories`, once every molecule is scored (pieces no worker has started are
+        computed here). ``sample_time`` counts the rollout and this call, not the time in between."""
+        begin = time.perf_counter()
+        sampler = self.sampler
+        scored = None
+        if sampler.pool is not None:
+            joined = Scored.join(sampler.pool.gather(self.pending, sampler.score_fn))
+            scored = (self.trees, _reorder(joined, np.concatenate(self.finished)))
+        result = sampler._finish(self.rows, self.batch, self.beta, self.score, scored)
+        if self.state_rewards:
+            result.state_log_reward = sampler.state_log_rewards(result)
+        result.sample_time = self.rollout_time + time.perf_counter() - begin
+        return result
 
 
 def _reorder(scored: Scored, rows: np.ndarray) -> Scored:

@@ -185,6 +185,14 @@ def test_set_overrides_apply_and_errors_name_set():
     assert error_of(TINY, ["trian.steps=3"]).startswith("--set: trian: unknown table; did you mean 'train'?")
 
 
+def test_sample_ahead_is_refused_for_on_policy_objectives():
+    for name in ("entppo", "rlgfn"):
+        message = error_of(TINY, [f"objective.name={name}", "train.sample_ahead=true"])
+        assert message.startswith("--set: train.sample_ahead: needs an off-policy objective"), message
+        assert name in message
+    assert load_config(TINY, ["objective.name=tb", "train.sample_ahead=true"]).train.sample_ahead
+
+
 def test_overrides_without_a_file_use_defaults():
     cfg = load_config(None, ["env.vocab=tiny", "reward.components=[{kind='qed'}]"])
     assert cfg.env.vocab == "tiny" and cfg.train.steps == Config().train.steps

@@ -62,7 +62,7 @@ class EntPPO(Objective):
         super().__init__(policy, learned_backward, grad_clip)
         self.lam, self.epochs, self.minibatches, self.clip = gae_lambda, epochs, minibatches, clip
         self.critic = make_critic(policy)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, foreach=True)
         self.rng = np.random.default_rng(seed)
 
     def soft_rewards(self, trajs: Trajectories, ev) -> Tensor:

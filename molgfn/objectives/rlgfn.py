@@ -60,10 +60,10 @@ class RLGFN(Objective):
         if coupled_backward and sampler is None:
             raise ValueError("the coupled backward policy needs the sampler for backward rollouts")
         self.critic = make_critic(policy)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, foreach=True)
         if coupled_backward:
             self.back_critic = make_critic(policy)
-            self.back_critic_opt = torch.optim.Adam(self.back_critic.parameters(), lr=critic_lr)
+            self.back_critic_opt = torch.optim.Adam(self.back_critic.parameters(), lr=critic_lr, foreach=True)
 
     # -- forward actor-critic ------------------------------------------------------------------------------
     def costs(self, trajs: Trajectories, ev) -> Tensor:
