@@ -198,7 +198,9 @@ class Generator:
         seen: set[str] = set()
         report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
         vocab = self.gfn.vocab
-        batches = self.stream(beta, min(batch_size, cap), rng)
+        # without de-duplication or filters, n molecules need exactly n trajectories
+        size = min(batch_size, cap) if unique or rules else min(batch_size, n)
+        batches = self.stream(beta, size, rng)
         while len(kept_smiles) < n and report.sampled < cap:
             trees, mols = next(batches)
             size = min(len(trees), cap - report.sampled)

@@ -8,6 +8,7 @@ from rdkit import Chem
 
 from molgfn.cli import main
 from molgfn.export import read_sdf_table
+from molgfn.generate import load_generator
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,17 @@ def test_sample_reports_a_model_that_cannot_produce_enough_unique_molecules(run_
     assert "only" in err and "of 5000" in err
     table = pd.read_csv(out)
     assert 0 < len(table) < 5000 and table["smiles"].is_unique  # what was found is written, not lost
+
+
+def test_sample_without_unique_rolls_out_only_what_it_needs(run_dir):
+    gen = load_generator(run_dir)
+    try:
+        table, report = gen.generate(40, seed=0)
+        assert len(table) == 40 and report.sampled == 40
+        table, report = gen.generate(300, seed=0, batch_size=256)
+        assert len(table) == 300 and report.sampled == 512  # two whole batches
+    finally:
+        gen.close()
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
