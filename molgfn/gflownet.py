@@ -115,8 +115,9 @@ class GFlowNet:
             trajs = pending.finish()
             n_replay = min(cfg.batch_size - pending.n, len(self.replay))
         else:
-            n_replay = cfg.batch_size - self._n_sample()
-            trajs = self._start(cfg.batch_size - n_replay).finish()
+            n_sample = self._n_sample()
+            n_replay = cfg.batch_size - n_sample
+            trajs = self._start(n_sample).finish()
         fresh = trajs
         if n_replay:
             picks = self.rng.choice(len(self.replay), size=n_replay, replace=False)

@@ -135,7 +135,8 @@ def _worker_generate(beta: float, n: int, seed: int, score: bool) -> tuple[list[
 
 
 class ScorePool:
-    """Worker processes (one torch thread each) running :func:`score_trees` on pieces of a batch.
+    """Worker processes (one torch thread each) running :func:`score_trees` on pieces of a batch, or, for
+    generation with a fixed ``policy``, whole seeded chunks (:meth:`generate`, :func:`generate_chunk`).
 
     ``submit`` queues trees as they finish; ``gather`` computes in this process every piece no worker
     has started yet and waits for the rest, so the caller never idles while work is queued. On Linux the
