@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from molgfn import app_ui
+from molgfn.dashboard import ui as app_ui
 
 cfg = app_ui.page_setup("Home")
 

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from molgfn.config import load_config  # noqa: E402
-from molgfn.runs import RunStore  # noqa: E402
+from molgfn.training.runs import RunStore  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -87,7 +87,7 @@ def apptest_seconds(runs_dir: Path, repeats: int) -> list[float]:
     for _ in range(repeats):
         import streamlit as st
 
-        from molgfn import drawing
+        from molgfn.dashboard import drawing
 
         st.cache_data.clear()
         st.cache_resource.clear()

@@ -50,7 +50,7 @@ def run_one(
 
     torch.set_num_threads(1)
     from molgfn.config import load_config
-    from molgfn.gflownet import build_algorithm
+    from molgfn.training.algorithm import build_algorithm
 
     cfg = load_config(config, [*VARIANTS[variant], f"run.seed={seed}", "run.threads=1", *extra])
     steps = -(-trajectories // cfg.train.batch_size)
@@ -61,7 +61,7 @@ def run_one(
     rows = []
     start = time.perf_counter()
     for step in range(steps):
-        m = gfn.train_step(step).metrics
+        m = gfn.train_step(step + 1).metrics
         if (step + 1) % (every * 8) == 0:
             print(
                 f"  {variant} seed {seed}: step {step + 1}/{steps} ({time.perf_counter() - start:.0f} s)",

@@ -7,7 +7,7 @@ Prints molecules generated per second at batch 256 without the reward (sampling 
 with it (the model's reward: proxy, QED, SA, MW), through the generator's stream (`molgfn sample`'s path:
 each batch is split between this process and the worker processes, each rolling out, assembling and
 scoring its chunk), medians of several repeats, and the time of the full
-set of metrics (molgfn.metrics.set_metrics: validity, uniqueness, novelty, IntDiv p=1,2, modes, #Circles,
+set of metrics (molgfn.chem.metrics.set_metrics: validity, uniqueness, novelty, IntDiv p=1,2, modes, #Circles,
 scaffolds, top-k) on 10,000 generated molecules.
 """
 
@@ -42,16 +42,16 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from molgfn.generate import DEFAULT_GENERATOR, load_generator
-    from molgfn.metrics import set_metrics
-    from molgfn.scoring import ScorePool
+    from molgfn.candidates.generate import DEFAULT_GENERATOR, load_generator
+    from molgfn.chem.metrics import set_metrics
+    from molgfn.sampling.pool import ScorePool
 
     torch.set_num_threads(args.threads)
     gen = load_generator(args.model or DEFAULT_GENERATOR)
     if args.workers is not None:
         gen.close()
         gen.pool = (
-            ScorePool(gen.gfn.vocab, gen.scorer, args.workers, policy=gen.gfn.policy)
+            ScorePool(gen.model.vocab, gen.scorer, args.workers, policy=gen.model.policy)
             if args.workers > 0
             else None
         )

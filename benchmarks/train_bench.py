@@ -37,7 +37,7 @@ def main() -> None:
     import torch
 
     from molgfn.config import load_config
-    from molgfn.gflownet import build_algorithm
+    from molgfn.training.algorithm import build_algorithm
 
     overrides = [
         f"run.threads={args.threads}",

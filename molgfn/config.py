@@ -35,9 +35,12 @@ else:  # Python 3.10: the tomli backport (same API)
 import tomli_w
 
 from molgfn.errors import MolgfnError
+from molgfn.objectives.registry import OBJECTIVES
+from molgfn.resources import CONFIGS, PROXIES, resolve
 from molgfn.reward import DEFAULT_REWARD_CONFIG
 
-OBJECTIVES = ("tb", "db", "subtb", "fldb", "rlgfn", "entppo")
+# fields older run configs may hold, with the one value they had an effect with: read back and dropped
+RETIRED_FIELDS: dict[str, Any] = {"objective.backward_guide": "forward"}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -89,16 +92,13 @@ class ModelSection:
 class ObjectiveSection:
     """[objective]: the training objective and its options."""
 
-    name: str = _f("entppo", "training objective", choices=OBJECTIVES)
+    name: str = _f("entppo", "training objective", choices=OBJECTIVES)  # the registry itself: live
     subtb_lambda: float = _f(0.9, "SubTB weight lambda^(j-i) of a sub-trajectory of length j-i", gt=0.0)
     gae_lambda: float = _f(0.99, "RL-GFN: GAE lambda of the advantages", ge=0.0, le=1.0)
     critic_lr: float = _f(1e-3, "RL-GFN / Ent-PPO: learning rate of the critic (value network)", gt=0.0)
     trpo: bool = _f(False, "RL-GFN: take a TRPO step (conjugate gradient, KL bound, line search)")
     trpo_max_kl: float = _f(0.01, "RL-GFN: KL bound delta of the TRPO step", gt=0.0)
     coupled_backward: bool = _f(False, "RL-GFN: train P_B by the coupled backward actor-critic")
-    backward_guide: str = _f(
-        "forward", "RL-GFN: guide of the coupled backward update", choices=("forward", "replay")
-    )
     ppo_epochs: int = _f(4, "Ent-PPO: epochs over each batch", ge=1)
     ppo_minibatches: int = _f(4, "Ent-PPO: minibatches per epoch", ge=1)
     ppo_clip: float = _f(0.2, "Ent-PPO: clip range of the probability ratio", gt=0.0, lt=1.0)
@@ -132,9 +132,6 @@ class TrainSection:
         0.7, "reward score from which a molecule counts as a mode (number-of-modes metric)", ge=0.0, le=1.0
     )
 
-
-# objectives whose update assumes the batch was sampled by the current policy (no train.sample_ahead)
-ON_POLICY_OBJECTIVES = ("rlgfn", "entppo")
 
 SECTIONS: dict[str, type] = {
     "run": RunSection,
@@ -239,6 +236,10 @@ def _section_from_table(cls: type, table: Any, section: str, origin: _Origin) ->
     values: dict[str, Any] = {}
     for key, value in table.items():
         dotted = f"{section}.{key}"
+        if dotted in RETIRED_FIELDS and key not in known:
+            if value == RETIRED_FIELDS[dotted]:
+                continue  # an older run's config: the only value that ever did anything
+            raise MolgfnError(f"{origin.of(dotted)}: {dotted}: this option no longer exists")
         if key not in known:
             raise MolgfnError(f"{origin.of(dotted)}: {dotted}: {_suggest(key, known)}")
         meta = next(f.metadata for f in fields(cls) if f.name == key)
@@ -296,10 +297,11 @@ def config_from_dict(
             f"{origin.of('train.replay_fraction')}: train.replay_fraction: needs train.replay_size > 0 "
             f"(got replay_fraction {train.replay_fraction:g} with replay_size 0)"
         )
-    if train.sample_ahead and sections["objective"].name in ON_POLICY_OBJECTIVES:
+    if train.sample_ahead and OBJECTIVES[sections["objective"].name].on_policy:
+        off_policy = ", ".join(name for name, spec in OBJECTIVES.items() if not spec.on_policy)
         raise MolgfnError(
             f"{origin.of('train.sample_ahead')}: train.sample_ahead: needs an off-policy objective "
-            f"(tb, db, subtb or fldb); {sections['objective'].name} learns only from its current policy"
+            f"({off_policy}); {sections['objective'].name} learns only from its current policy"
         )
     reward = data.get("reward", DEFAULT_REWARD_CONFIG)
     if not isinstance(reward, Mapping):
@@ -314,7 +316,7 @@ def config_from_dict(
 
 
 def _absolute_vocab(vocab: str, base_dir: Path | None) -> str:
-    from molgfn.chem.vocab import SHIPPED
+    from molgfn.resources import VOCABULARIES as SHIPPED
 
     if vocab in SHIPPED or base_dir is None:
         return vocab
@@ -323,7 +325,8 @@ def _absolute_vocab(vocab: str, base_dir: Path | None) -> str:
 
 
 def _absolute_reward_paths(reward: dict[str, Any], base_dir: Path | None) -> dict[str, Any]:
-    """Proxy ``path`` and similarity ``file`` of each component made absolute (relative to ``base_dir``)."""
+    """Proxy ``path`` and similarity ``file`` of each component made absolute (relative to ``base_dir``;
+    a proxy ``path = "default"`` is the shipped proxy)."""
     components = reward.get("components")
     if base_dir is None or not isinstance(components, list):
         return reward
@@ -333,7 +336,10 @@ def _absolute_reward_paths(reward: dict[str, Any], base_dir: Path | None) -> dic
         for key in ("path", "file"):
             value = item.get(key)
             if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
-                item[key] = str((base_dir / Path(value).expanduser()).resolve())
+                path = (base_dir / Path(value).expanduser()).resolve()
+                if key == "path" and item.get("kind") == "proxy" and not path.exists() and value in PROXIES:
+                    path = PROXIES[value]  # "default": the shipped proxy
+                item[key] = str(path)
     return reward
 
 
@@ -394,7 +400,8 @@ def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> set[str]:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+    """A TOML file, or a shipped config by name (``default``, ``tiny``)."""
+    path = resolve(path, CONFIGS)
     try:
         with path.open("rb") as fh:
             return tomllib.load(fh)
@@ -417,7 +424,8 @@ def load_config(
         source, base_dir = "defaults", Path.cwd()
     else:
         data = read_toml(path)
-        source, base_dir = Path(path).name, Path(path).resolve().parent
+        path = resolve(path, CONFIGS)
+        source, base_dir = path.name, path.resolve().parent
     overridden = apply_overrides(data, overrides)
     return config_from_dict(
         data, source=source, base_dir=base_dir, check_files=check_files, _overridden=overridden

@@ -17,13 +17,13 @@ import pandas as pd
 import pytest
 
 from molgfn import dashboard
-from molgfn.app_cli import app_command
+from molgfn.candidates.reference import ReferenceSet
 from molgfn.cli import build_parser
 from molgfn.cli import main as molgfn_main
 from molgfn.config import load_config
-from molgfn.drawing import compile_smarts, mol_svg, substructure_mask
-from molgfn.errors import MolgfnError
-from molgfn.explore import (
+from molgfn.dashboard.cli import app_command
+from molgfn.dashboard.drawing import compile_smarts, mol_svg, substructure_mask
+from molgfn.dashboard.explore import (
     chemical_space,
     diversity_over_training,
     modes_discovered,
@@ -32,8 +32,8 @@ from molgfn.explore import (
     nearest_reference,
     step_windows,
 )
-from molgfn.reference import ReferenceSet
-from molgfn.runs import RunStore, pid_alive
+from molgfn.errors import MolgfnError
+from molgfn.training.runs import RunStore, pid_alive
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "configs" / "tiny.toml"
@@ -123,7 +123,7 @@ def test_run_ids_cannot_escape_the_runs_dir(tmp_path, run_id):
 def test_the_training_command_is_an_argv_list_without_a_shell(tmp_path):
     argv = dashboard.train_argv(tmp_path / "c.toml", "my-run", tmp_path)
     assert argv[:4] == [sys.executable, "-m", "molgfn", "train"] and all(isinstance(a, str) for a in argv)
-    source = Path(dashboard.__file__).read_text() + Path(sys.modules["molgfn.app_cli"].__file__).read_text()
+    source = "".join(path.read_text() for path in Path(dashboard.__file__).parent.glob("*.py"))
     assert "shell=True" not in source and "os.system" not in source
 
 

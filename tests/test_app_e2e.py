@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from molgfn.runs import list_runs
+from molgfn.training.runs import list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -79,7 +79,7 @@ def server(tmp_path):
     log.close()
     for row in list_runs(runs_dir).itertuples():  # a failed test must not leave trainings behind
         if row.status == "running":
-            from molgfn.runs import RunStore
+            from molgfn.training.runs import RunStore
 
             RunStore.open(row.path).request_stop()
 
@@ -149,8 +149,8 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
         page.goto(f"{url}/Generate")
         generation = True
         try:
-            import molgfn.export  # noqa: F401
-            import molgfn.generate  # noqa: F401
+            import molgfn.candidates.export  # noqa: F401
+            import molgfn.candidates.generate  # noqa: F401
         except ImportError:
             generation = False
         if generation:
@@ -176,4 +176,6 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
         for shot in shots.glob("*.png"):
             shutil.copy(shot, target / shot.name)
     if not generation:
-        pytest.skip("molgfn.generate / molgfn.export not installed yet: the CSV download was not checked")
+        pytest.skip(
+            "molgfn.candidates.generate / molgfn.candidates.export not installed yet: the CSV download was not checked"
+        )

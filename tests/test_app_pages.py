@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from molgfn.cli import main as molgfn_main
-from molgfn.runs import RunStore, list_runs
+from molgfn.training.runs import RunStore, list_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 HOME = str(ROOT / "app" / "Home.py")
@@ -231,18 +231,18 @@ def test_train_form_rejects_a_bad_run_name(empty_runs, monkeypatch):
 
 
 def test_generate_page_downloads_parse(finished_runs, monkeypatch):
-    pytest.importorskip("molgfn.generate", reason="molgfn.generate is not merged yet")
-    pytest.importorskip("molgfn.export", reason="molgfn.export is not merged yet")
-    import molgfn.dashboard
+    pytest.importorskip("molgfn.candidates.generate", reason="molgfn.candidates.generate is not merged yet")
+    pytest.importorskip("molgfn.candidates.export", reason="molgfn.candidates.export is not merged yet")
+    import molgfn.dashboard.exports
 
     served: dict[str, bytes] = {}  # what the page hands to each download button
-    real_export_bytes = molgfn.dashboard.export_bytes
+    real_export_bytes = molgfn.dashboard.exports.export_bytes
 
     def recording_export_bytes(table, fmt):
         served[fmt] = real_export_bytes(table, fmt)
         return served[fmt]
 
-    monkeypatch.setattr(molgfn.dashboard, "export_bytes", recording_export_bytes)
+    monkeypatch.setattr(molgfn.dashboard.exports, "export_bytes", recording_export_bytes)
     at = app(finished_runs, monkeypatch, "pages/5_Generate.py")
     assert_clean(at)
     at.selectbox(key="gen_source").select("tiny-done")
@@ -265,7 +265,7 @@ def test_runs_dir_comes_from_the_environment(finished_runs, monkeypatch):
 
 
 def test_generate_page_offers_the_shipped_generator_when_present(empty_runs, monkeypatch):
-    from molgfn.generate import DEFAULT_GENERATOR
+    from molgfn.candidates.generate import DEFAULT_GENERATOR
 
     at = app(empty_runs, monkeypatch, "pages/5_Generate.py")
     assert_clean(at)

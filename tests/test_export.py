@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
-from molgfn import export
+from molgfn.candidates import export
+from molgfn.candidates.export import molecule_table, read_sdf_table, write_molecules
 from molgfn.errors import MolgfnError
-from molgfn.export import molecule_table, read_sdf_table, write_molecules
 from molgfn.reward import Reward
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "export.md"
@@ -195,7 +195,7 @@ def test_read_sdf_table_of_a_missing_file_is_a_user_error(tmp_path):
 def test_property_columns_equal_the_rdkit_functions_even_when_taken_from_qed():
     from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 
-    from molgfn.properties import clear_memo
+    from molgfn.candidates.properties import clear_memo
 
     clear_memo()
     table = molecule_table(SMILES[:-1])
@@ -213,7 +213,7 @@ def test_property_columns_equal_the_rdkit_functions_even_when_taken_from_qed():
 def test_the_rewards_descriptor_values_are_reused(monkeypatch):
     from rdkit.Chem import QED
 
-    from molgfn.properties import clear_memo
+    from molgfn.candidates.properties import clear_memo
 
     reward = Reward.from_config(REWARD_CONFIG)
     result = reward.score(SMILES)

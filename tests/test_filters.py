@@ -7,9 +7,9 @@ import pytest
 from rdkit import Chem
 from rdkit.Chem import Crippen, Descriptors, rdMolDescriptors
 
+from molgfn.candidates.export import molecule_table
+from molgfn.candidates.filters import apply_filters, parse_filters, split_spec
 from molgfn.errors import MolgfnError
-from molgfn.export import molecule_table
-from molgfn.filters import apply_filters, parse_filters, split_spec
 
 MOLECULES = {
     "aniline": "Nc1ccccc1",

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
+from molgfn.candidates.export import read_sdf_table
+from molgfn.candidates.generate import load_generator
 from molgfn.cli import main
-from molgfn.export import read_sdf_table
-from molgfn.generate import load_generator
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""The set metrics of molgfn.metrics against values worked out by hand on small sets, and IntDiv and
+"""The set metrics of molgfn.chem.metrics against values worked out by hand on small sets, and IntDiv and
 novelty against independent implementations of the MOSES definitions (Polykovskiy et al. 2020)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from rdkit import Chem, DataStructs
 from rdkit.Chem import AllChem, rdFingerprintGenerator
 
-from molgfn import metrics
+from molgfn.chem import metrics
 
 MODE_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 

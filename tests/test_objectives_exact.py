@@ -1,4 +1,4 @@
-"""Every objective must learn the exact target R(x)/Z on the tiny vocabulary (DESIGN.md §3).
+"""Every objective must learn the exact target R(x)/Z on the tiny vocabulary (docs/architecture.md, "Correctness").
 
 The reward is fixed and pseudo-random; the policy's terminal distribution is computed exactly by dynamic
 programming over all 35 states (34 terminal objects, at most 3 fragments, symmetric stems included).
@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from molgfn.chem.enumerate import enumerate_states
-from molgfn.gflownet import GFlowNet, hashed_score
-from molgfn.verify import exact_tv, verify, verify_config
+from molgfn.training.algorithm import GFlowNet, hashed_score
+from molgfn.training.verify import exact_tv, verify, verify_config
 
 STEPS = {"tb": 300, "db": 400, "subtb": 300, "fldb": 200}
 

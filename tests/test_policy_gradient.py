@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from molgfn.chem.tree import Stop, Tree, forward_actions
-from molgfn.gflownet import GFlowNet, hashed_score
 from molgfn.objectives.base import evaluate, per_trajectory_sum
 from molgfn.objectives.entppo import exact_kl, ragged_rows
-from molgfn.verify import verify, verify_config
+from molgfn.training.algorithm import GFlowNet, hashed_score
+from molgfn.training.verify import verify, verify_config
 
 
 def all_action_sequences(vocab, max_frags):

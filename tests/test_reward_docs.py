@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from molgfn.errors import MolgfnError
-from molgfn.reward import COMPONENT_KINDS, REPO_ROOT, TRANSFORM_KINDS, Reward
+from molgfn.reward import COMPONENT_KINDS, TRANSFORM_KINDS, Reward
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 DOC = (REPO_ROOT / "docs" / "reward.md").read_text()

@@ -15,7 +15,7 @@ import pytest
 
 from molgfn.config import load_config
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore, list_runs, validate_run_id
+from molgfn.training.runs import RunStore, list_runs, validate_run_id
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -143,7 +143,7 @@ WRITER = textwrap.dedent(
     """
     import sys, time
     import numpy as np
-    from molgfn.runs import RunStore
+    from molgfn.training.runs import RunStore
     store = RunStore(sys.argv[1])
     for step in range(1, 201):
         r = np.full(16, step / 200)

@@ -1,4 +1,4 @@
-"""Assembly and scoring beside the sampler (molgfn.scoring) and the cheaper GNN layer give the same results."""
+"""Assembly and scoring beside the sampler (molgfn.sampling.scoring) and the cheaper GNN layer give the same results."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from torch_geometric.nn import GINEConv
 from molgfn.chem.tree import tree_smiles
 from molgfn.chem.vocab import load_vocabulary
 from molgfn.config import load_config
-from molgfn.gflownet import build_algorithm
 from molgfn.nn.policy import ProjectedEdgeGINEConv
-from molgfn.scoring import ScorePool, score_trees
+from molgfn.sampling.pool import ScorePool
+from molgfn.sampling.scoring import score_trees
+from molgfn.training.algorithm import build_algorithm
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.toml"
@@ -122,8 +123,8 @@ def test_pool_returns_pieces_in_order_and_takes_back_unstarted_ones():
 def test_generation_stream_with_workers_matches_the_in_process_chunks():
     """Each batch is one chunk here and one per worker, each from its own seed: the worker's chunk is the
     one this process computes from that seed, and chunks of one batch differ."""
-    from molgfn.generate import load_generator
-    from molgfn.scoring import generate_chunk
+    from molgfn.candidates.generate import load_generator
+    from molgfn.sampling.pool import generate_chunk
 
     gen = load_generator()
     try:
@@ -132,7 +133,7 @@ def test_generation_stream_with_workers_matches_the_in_process_chunks():
         pooled = [next(stream) for _ in range(3)]
         stream.close()
         rng = np.random.default_rng(1)
-        sampler, vocab = gen.gfn.sampler, gen.gfn.vocab
+        sampler, vocab = gen.model.sampler, gen.model.vocab
         for trees, mols in pooled:
             seeds = [int(x) for x in rng.integers(0, 2**63 - 1, size=2)]
             chunks = [generate_chunk(sampler, vocab, gen.scorer, 8.0, 32, seed) for seed in seeds]

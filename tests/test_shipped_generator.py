@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from rdkit import Chem
 
+from molgfn.candidates.export import read_sdf_table
+from molgfn.candidates.generate import DEFAULT_GENERATOR, load_generator
+from molgfn.chem.metrics import internal_diversity
 from molgfn.cli import main
-from molgfn.export import read_sdf_table
-from molgfn.generate import DEFAULT_GENERATOR, load_generator
-from molgfn.metrics import internal_diversity
 
 DOCUMENTED = [
     "smiles",

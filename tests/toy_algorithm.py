@@ -1,4 +1,4 @@
-"""A small deterministic Algorithm for the trainer tests (stands in for molgfn.gflownet).
+"""A small deterministic Algorithm for the trainer tests (stands in for molgfn.training.algorithm).
 
 A linear model fitted by SGD with momentum (so optimiser state matters on resume) to a random linear
 target; it draws from the python, numpy and torch global generators (so RNG restoring matters) and
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from molgfn.config import Config
-from molgfn.train import StepOutput
+from molgfn.training.trainer import StepOutput
 
 SMILES = ["CCO", "c1ccccc1", "CC(=O)O", "CCN", "COc1ccccc1", "CC(C)O", "c1ccncc1", "OCCO"]
 

@@ -3,12 +3,15 @@ live progress, stop, and the error log of failed runs."""
 
 import streamlit as st
 
-from molgfn import app_ui
-from molgfn.config import OBJECTIVES, field_help
 from molgfn.dashboard import (
+    OBJECTIVES,
+    MolgfnError,
+    RunStore,
     cancel_queued,
     component_name,
+    config_from_dict,
     config_template,
+    field_help,
     format_duration,
     launch_log_path,
     list_proxies,
@@ -23,8 +26,7 @@ from molgfn.dashboard import (
     tail,
     validate_form,
 )
-from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore
+from molgfn.dashboard import ui as app_ui
 
 cfg = app_ui.page_setup("Train")
 HELP = field_help()
@@ -134,8 +136,8 @@ with left:
 
     fields["objective.name"] = st.selectbox(
         "Objective",
-        OBJECTIVES,
-        index=OBJECTIVES.index(data.get("objective", {}).get("name", "tb")),
+        list(OBJECTIVES),
+        index=list(OBJECTIVES).index(data.get("objective", {}).get("name", "tb")),
         help=HELP["objective.name"],
         key="objective",
     )
@@ -241,8 +243,6 @@ if launch:
                     model=proxy_model,
                 )
                 components[0]["path"] = str(requires)
-                from molgfn.config import config_from_dict
-
                 run_cfg = config_from_dict(data, source="form", check_files=False)
             submitted = submit_run(
                 run_cfg,

@@ -4,9 +4,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from molgfn import app_ui
-from molgfn.explore import diversity_over_training, step_windows
-from molgfn.runs import RunStore
+from molgfn.dashboard import RunStore, diversity_over_training, step_windows
+from molgfn.dashboard import ui as app_ui
 
 cfg = app_ui.page_setup("Monitor")
 st.title("Monitor training")

@@ -7,17 +7,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from molgfn import app_ui
-from molgfn.drawing import compile_smarts, mol_svg, substructure_mask
-from molgfn.errors import MolgfnError
-from molgfn.explore import (
+from molgfn.dashboard import (
     PROPERTIES,
     PROPERTY_LABELS,
+    MolgfnError,
     brics_fragments,
+    compile_smarts,
+    load_vocabulary,
+    mol_svg,
     molecule_properties,
     molecule_view,
     nearest_reference,
+    substructure_mask,
 )
+from molgfn.dashboard import ui as app_ui
 
 PAGE_SIZE = 24
 COLUMNS = 6
@@ -217,8 +220,6 @@ if smiles and smiles in set(table["smiles"]):
             hide_index=True,
         )
         try:
-            from molgfn.chem.vocab import load_vocabulary
-
             vocab = [f.smiles for f in load_vocabulary(store.config().env.vocab).fragments]
         except Exception:  # noqa: BLE001 - fragments are informative only
             vocab = []

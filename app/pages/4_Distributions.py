@@ -7,16 +7,16 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from molgfn import app_ui
-from molgfn.explore import (
+from molgfn.dashboard import (
     PROPERTIES,
     PROPERTY_LABELS,
+    RunStore,
     chemical_space,
     diversity_over_training,
     molecule_properties,
     step_windows,
 )
-from molgfn.runs import RunStore
+from molgfn.dashboard import ui as app_ui
 
 MAX_SAMPLE = 2000  # molecules drawn for property histograms and the map (the best by reward first)
 

@@ -3,19 +3,20 @@ preview, and download CSV, SDF or SMILES files."""
 
 import streamlit as st
 
-from molgfn import app_ui
-from molgfn.dashboard import EXPORT_FORMATS, export_bytes, generator_sources
-from molgfn.drawing import mol_svg
-from molgfn.errors import MolgfnError
+from molgfn.dashboard import (
+    DEFAULT_GENERATOR,
+    EXPORT_FORMATS,
+    MolgfnError,
+    export_bytes,
+    generator_sources,
+    load_generator,
+    mol_svg,
+    parse_filters,
+)
+from molgfn.dashboard import ui as app_ui
 
 cfg = app_ui.page_setup("Generate")
 st.title("Generate and export")
-
-try:
-    from molgfn.generate import DEFAULT_GENERATOR, load_generator
-except ImportError:
-    st.warning("Generation is not available in this installation (molgfn.generate is missing).")
-    st.stop()
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -66,8 +67,6 @@ if beta_text.strip():
         problems.append(f"β: must be a positive number (got {beta_text!r})")
 if filters.strip():
     try:
-        from molgfn.filters import parse_filters
-
         parse_filters(filters)
     except MolgfnError as exc:
         problems.append(f"Filters: {exc}")

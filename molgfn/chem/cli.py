@@ -8,11 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-from molgfn.chem.env import FragmentEnv
-from molgfn.chem.mining import mine_vocabulary
-from molgfn.chem.vocab import load_vocabulary
 from molgfn.errors import MolgfnError
 
 
@@ -57,6 +52,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _mine(args: argparse.Namespace) -> int:
+    from molgfn.chem.mining import mine_vocabulary
+
     if args.out is not None and args.out.exists() and not args.force:
         raise MolgfnError(f"{args.out}: exists; pass --force to overwrite")
     recorded = ["molgfn", "fragments", "mine", *map(str, args.inputs), "--top", str(args.top)]
@@ -97,6 +94,8 @@ def _mine(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from molgfn.chem.vocab import load_vocabulary
+
     vocab = load_vocabulary(args.vocab)
     stems = vocab.n_stems
     symmetric = [f for f in vocab.fragments if f.group_order > 1]
@@ -113,6 +112,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from molgfn.chem.env import FragmentEnv
+    from molgfn.chem.vocab import load_vocabulary
+
     if args.max_frags < 1:
         raise MolgfnError("--max-frags must be at least 1")
     vocab = load_vocabulary(args.vocab)

@@ -1,6 +1,6 @@
 """Exact enumeration of a small state space and the exact terminal distribution of any policy.
 
-This is the arbiter of correctness (DESIGN.md §3). On a vocabulary of a few fragments and a small size
+This is the arbiter of correctness (docs/architecture.md, "Correctness"). On a vocabulary of a few fragments and a small size
 bound, every state (up to isomorphism) is enumerated. For a forward policy π(a|s) over the legal actions,
 the probability of reaching each state follows by dynamic programming over the state DAG,
 P(s') = Σ_s P(s) Σ_{a: s→s'} π(a|s), where the inner sum groups every action that leads to the same

@@ -9,7 +9,7 @@ Forward actions: ``First(f)`` from the empty tree; otherwise ``Stop()`` or ``Add
 a new node of fragment ``f`` by its stem ``sf`` to the open stem ``su`` of node ``u``). Backward actions
 remove a leaf (or the only node).
 
-Symmetry (see DESIGN.md §2). Several actions may lead to isomorphic trees, and several leaves may be
+Symmetry (see docs/architecture.md, "Symmetry"). Several actions may lead to isomorphic trees, and several leaves may be
 removed to give isomorphic parents. Two trees are isomorphic when a bijection of nodes together with, at
 each node, a stem permutation from its fragment's automorphism group maps one onto the other.
 :func:`canonical_key` computes a canonical form by AHU-style labelling from the tree's centre, taking at

@@ -30,12 +30,12 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from molgfn.errors import MolgfnError
+from molgfn.resources import VOCABULARIES as SHIPPED
+from molgfn.resources import resolve
 
 RDLogger.DisableLog("rdApp.*")
 
 HEADER = "# molgfn-vocabulary 1"
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "vocab"
-SHIPPED = {"default": DATA_DIR / "default.txt", "tiny": DATA_DIR / "tiny.txt"}
 _MAP_TOKEN = re.compile(r"\[\*:(\d+)\]")
 # Stand-in element for dummy atoms while matching automorphisms: a dummy atom in a query matches any atom.
 _PLACEHOLDER_Z = 118
@@ -220,7 +220,7 @@ def parse_vocabulary(text: str, source: str = "<text>") -> Vocabulary:
 
 def load_vocabulary(path_or_name: str | Path) -> Vocabulary:
     """Load a vocabulary file, or a shipped one by name (``default``, ``tiny``)."""
-    path = SHIPPED.get(str(path_or_name), Path(path_or_name))
+    path = resolve(path_or_name, SHIPPED)
     try:
         text = Path(path).read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
     except FileNotFoundError:

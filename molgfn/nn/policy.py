@@ -1,4 +1,4 @@
-"""The GFlowNet policy: a torch-geometric GNN over fragment trees (DESIGN.md §5).
+"""The GFlowNet policy: a torch-geometric GNN over fragment trees (docs/architecture.md, "The policy").
 
 Input: a :class:`~molgfn.chem.env.TreeBatch` and an inverse temperature β per state. Each fragment node
 starts from its fragment embedding plus the conditioning vector (a thermometer encoding of β); edges

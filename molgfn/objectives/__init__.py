@@ -1,26 +1,9 @@
-"""GFlowNet training objectives, one module each, behind :class:`~molgfn.objectives.base.Objective`."""
+"""GFlowNet training objectives, one module each, behind :class:`~molgfn.objectives.base.Objective`.
 
-from molgfn.objectives.base import Objective
-from molgfn.objectives.db import DetailedBalance, ForwardLookingDB
-from molgfn.objectives.entppo import EntPPO
-from molgfn.objectives.rlgfn import RLGFN
-from molgfn.objectives.subtb import SubTrajectoryBalance
-from molgfn.objectives.tb import TrajectoryBalance
+:mod:`molgfn.objectives.registry` lists them (names, flags, options) without importing torch; import a
+class from its module (``molgfn.objectives.tb``) or load it with ``OBJECTIVES[name].load()``.
+"""
 
-OBJECTIVES: dict[str, type[Objective]] = {
-    "tb": TrajectoryBalance,
-    "db": DetailedBalance,
-    "subtb": SubTrajectoryBalance,
-    "fldb": ForwardLookingDB,
-    "rlgfn": RLGFN,
-    "entppo": EntPPO,
-}
+from molgfn.objectives.registry import OBJECTIVES, ObjectiveSpec, objective_spec, register_objective
 
-__all__ = [
-    "OBJECTIVES",
-    "Objective",
-    "TrajectoryBalance",
-    "DetailedBalance",
-    "ForwardLookingDB",
-    "SubTrajectoryBalance",
-]
+__all__ = ["OBJECTIVES", "ObjectiveSpec", "objective_spec", "register_objective"]

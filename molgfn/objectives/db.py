@@ -19,11 +19,10 @@ import torch
 from torch import Tensor
 
 from molgfn.objectives.base import Objective, evaluate, mean
-from molgfn.sample import Trajectories
+from molgfn.sampling.sampler import Trajectories
 
 
-class DetailedBalance(Objective):
-    name = "db"
+class DetailedBalance(Objective, registered="db"):
     forward_looking = False
 
     def loss(self, trajs: Trajectories) -> tuple[Tensor, dict[str, float]]:
@@ -46,7 +45,5 @@ class DetailedBalance(Objective):
         }
 
 
-class ForwardLookingDB(DetailedBalance):
-    name = "fldb"
+class ForwardLookingDB(DetailedBalance, registered="fldb"):
     forward_looking = True
-    needs_state_rewards = True

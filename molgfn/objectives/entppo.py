@@ -25,7 +25,7 @@ from torch import Tensor
 
 from molgfn.objectives.base import Objective, evaluate, mean
 from molgfn.objectives.pg import explained_variance, gae, make_critic
-from molgfn.sample import Trajectories
+from molgfn.sampling.sampler import Trajectories
 
 
 def exact_kl(new_all: Tensor, old_all: Tensor, index: Tensor, n_states: int) -> Tensor:
@@ -43,10 +43,7 @@ def ragged_rows(offsets: Tensor, counts: Tensor) -> Tensor:
     return torch.repeat_interleave(offsets, counts) + within
 
 
-class EntPPO(Objective):
-    name = "entppo"
-    on_policy = True
-
+class EntPPO(Objective, registered="entppo"):
     def __init__(
         self,
         policy,

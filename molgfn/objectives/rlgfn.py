@@ -30,15 +30,12 @@ from torch import Tensor
 
 from molgfn.objectives.base import Objective, evaluate, mean, per_trajectory_sum
 from molgfn.objectives.pg import explained_variance, gae, make_critic
-from molgfn.sample import Sampler, Trajectories
+from molgfn.sampling.sampler import Sampler, Trajectories
 
 _NON_ACTOR = ("log_z_head", "backward_head", "flow_head")
 
 
-class RLGFN(Objective):
-    name = "rlgfn"
-    on_policy = True
-
+class RLGFN(Objective, registered="rlgfn"):
     def __init__(
         self,
         policy,

@@ -12,12 +12,10 @@ import torch
 from torch import Tensor
 
 from molgfn.objectives.base import Objective, evaluate, mean
-from molgfn.sample import Trajectories
+from molgfn.sampling.sampler import Trajectories
 
 
-class SubTrajectoryBalance(Objective):
-    name = "subtb"
-
+class SubTrajectoryBalance(Objective, registered="subtb"):
     def __init__(self, policy, learned_backward: bool = False, grad_clip: float = 10.0, lam: float = 0.9):
         super().__init__(policy, learned_backward, grad_clip)
         self.lam = lam

@@ -12,12 +12,10 @@ from __future__ import annotations
 from torch import Tensor
 
 from molgfn.objectives.base import Objective, evaluate, mean, per_trajectory_sum
-from molgfn.sample import Trajectories
+from molgfn.sampling.sampler import Trajectories
 
 
-class TrajectoryBalance(Objective):
-    name = "tb"
-
+class TrajectoryBalance(Objective, registered="tb"):
     def residuals(self, trajs: Trajectories) -> Tensor:
         ev = evaluate(self.policy, trajs, self.learned_backward)
         sum_pf = per_trajectory_sum(ev.log_pf, ev.traj, trajs.n)

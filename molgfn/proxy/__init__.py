@@ -9,15 +9,25 @@ Public API::
     mean, std = proxy.predict(["CCOc1ccccc1N1CCN(CCCCNC(=O)c2ccccc2)CC1"])
 """
 
-from pathlib import Path
+from __future__ import annotations
 
-from molgfn.proxy.data import LoadReport, load_assay_table, standardize_smiles
-from molgfn.proxy.model import Proxy
-from molgfn.proxy.split import regression_metrics, split_indices
-from molgfn.proxy.train import metrics_table, train_proxy
+import importlib
+from typing import Any
 
-#: The proxy shipped with molgfn (see models/README.md for its target, command and metrics).
-DEFAULT_PROXY = Path(__file__).resolve().parents[2] / "models" / "proxy_default.pt"
+# the proxy shipped with molgfn (see models/README.md for its target, command and metrics)
+from molgfn.resources import DEFAULT_PROXY
+
+# the rest loads torch and RDKit: imported on first use
+_LAZY = {
+    "LoadReport": "molgfn.proxy.data",
+    "load_assay_table": "molgfn.proxy.data",
+    "standardize_smiles": "molgfn.proxy.data",
+    "Proxy": "molgfn.proxy.model",
+    "regression_metrics": "molgfn.proxy.split",
+    "split_indices": "molgfn.proxy.split",
+    "metrics_table": "molgfn.proxy.train",
+    "train_proxy": "molgfn.proxy.train",
+}
 
 __all__ = [
     "DEFAULT_PROXY",
@@ -30,3 +40,9 @@ __all__ = [
     "standardize_smiles",
     "train_proxy",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'molgfn.proxy' has no attribute {name!r}")

@@ -8,15 +8,11 @@ import json
 import sys
 from pathlib import Path
 
-import pandas as pd
-import torch
-
 from molgfn.errors import MolgfnError
-from molgfn.proxy.data import SMILES_COLUMNS, UNITS, detect_delimiter, find_column, standardize_smiles
-from molgfn.proxy.model import Proxy
-from molgfn.proxy.nets import FAMILIES
-from molgfn.proxy.split import SPLITS
-from molgfn.proxy.train import MODELS, metrics_table, train_proxy
+from molgfn.proxy.options import FAMILIES, MODELS, SMILES_COLUMNS, SPLITS, UNITS
+from molgfn.resources import PROXIES, resolve
+
+# torch, RDKit and pandas are imported by the commands that use them: --help stays light
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +53,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
 
     predict = sub.add_parser("predict", help="score molecules with a proxy")
-    predict.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt)")
+    predict.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)")
     predict.add_argument(
         "input", metavar="INPUT", type=Path, help="molecules: .smi (one SMILES per line) or a table"
     )
@@ -71,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=run_predict)
 
     info = sub.add_parser("info", help="print a proxy's metadata and held-out metrics")
-    info.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt)")
+    info.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)")
     info.add_argument("--json", action="store_true", help="print the metadata as JSON")
     info.set_defaults(func=run_info)
 
@@ -85,7 +81,10 @@ def _check_out(path: Path, force: bool) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     """Load, train, print the load report and the metrics table, save the proxy (and dropped rows)."""
+    import torch
+
     from molgfn.proxy.data import load_assay_table
+    from molgfn.proxy.train import metrics_table, train_proxy
 
     if args.threads < 1:
         raise MolgfnError(f"--threads must be at least 1; got {args.threads}")
@@ -124,6 +123,10 @@ def run_train(args: argparse.Namespace) -> int:
 def read_smiles_input(path: Path, smiles_col: str | None = None) -> list[str]:
     """SMILES from a .smi file (first token of each non-empty line; a 'smiles' header is skipped) or
     from a delimited table's SMILES column."""
+    import pandas as pd
+
+    from molgfn.proxy.data import detect_delimiter, find_column
+
     if not path.is_file():
         raise MolgfnError(f"{path}: file not found")
     try:
@@ -154,8 +157,13 @@ def read_smiles_input(path: Path, smiles_col: str | None = None) -> list[str]:
 
 def run_predict(args: argparse.Namespace) -> int:
     """Score the molecules of INPUT and write smiles, canonical_smiles, mean, std."""
+    import pandas as pd
+
+    from molgfn.proxy.data import standardize_smiles
+    from molgfn.proxy.model import Proxy
+
     _check_out(args.out, args.force)
-    proxy = Proxy.load(args.proxy)
+    proxy = Proxy.load(resolve(args.proxy, PROXIES))
     smiles = read_smiles_input(args.input, args.smiles_col)
     mean, std = proxy.predict(smiles)
     canonical = [standardize_smiles(s) or "" for s in smiles]
@@ -171,7 +179,10 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_info(args: argparse.Namespace) -> int:
     """Print what a proxy is: target data, columns, units, split, metrics table, versions."""
-    proxy = Proxy.load(args.proxy)
+    from molgfn.proxy.model import Proxy
+    from molgfn.proxy.train import metrics_table
+
+    proxy = Proxy.load(resolve(args.proxy, PROXIES))
     meta = proxy.metadata
     if args.json:
         json.dump(meta, sys.stdout, indent=2)

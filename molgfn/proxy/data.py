@@ -22,28 +22,7 @@ from rdkit import Chem, RDLogger
 from rdkit.Chem.MolStandardize import rdMolStandardize
 
 from molgfn.errors import MolgfnError
-
-# Column names recognised without options, in order of preference (matched case-insensitively).
-SMILES_COLUMNS = ["smiles", "canonical_smiles", "ligand smiles", "smiles_string", "mol"]
-LABEL_COLUMNS = [
-    "pchembl value",
-    "pchembl_value",
-    "pki",
-    "pic50",
-    "pec50",
-    "pkd",
-    "pk",
-    "standard value",
-    "standard_value",
-    "value",
-    "activity",
-    "y",
-    "label",
-]
-# Multipliers from a concentration unit to molar; "p" means the labels are already on a p-scale.
-UNITS_TO_MOLAR = {"nM": 1e-9, "uM": 1e-6, "µM": 1e-6, "μM": 1e-6, "mM": 1e-3, "M": 1.0}
-UNITS = [*UNITS_TO_MOLAR, "p"]
-DELIMITERS = ",;\t|"
+from molgfn.proxy.options import DELIMITERS, LABEL_COLUMNS, SMILES_COLUMNS, UNITS, UNITS_TO_MOLAR  # noqa: F401
 
 RDLogger.DisableLog("rdApp.*")
 

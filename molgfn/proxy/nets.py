@@ -16,8 +16,7 @@ from torch import nn
 from torch_geometric.nn import GINEConv, global_add_pool, global_mean_pool
 
 from molgfn.proxy.featurize import N_ATOM_CODES, N_BOND_CODES, GraphBatch
-
-FAMILIES = ("gnn", "fp")
+from molgfn.proxy.options import FAMILIES  # noqa: F401
 
 DEFAULT_HYPERPARAMETERS: dict[str, dict] = {
     "gnn": {"hidden": 64, "layers": 3, "dropout": 0.0, "lr": 1e-3, "weight_decay": 1e-5, "batch_size": 64,

@@ -12,7 +12,8 @@ from rdkit import Chem
 from rdkit.Chem.Scaffolds import MurckoScaffold
 from scipy.stats import spearmanr
 
-SPLITS = ("scaffold", "random")
+from molgfn.proxy.options import SPLITS  # noqa: F401
+
 PARTS = ("train", "valid", "test")
 
 

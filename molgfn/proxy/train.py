@@ -29,9 +29,9 @@ from molgfn.proxy.data import LoadReport
 from molgfn.proxy.featurize import GraphBatch, collate_graphs, mol_to_graph, morgan_counts, parse_smiles
 from molgfn.proxy.model import Proxy
 from molgfn.proxy.nets import DEFAULT_HYPERPARAMETERS, FAMILIES, build_network, fit_forest
+from molgfn.proxy.options import MODELS
 from molgfn.proxy.split import SPLITS, regression_metrics, split_indices
 
-MODELS = (*FAMILIES, "auto")
 MIN_MOLECULES = 30
 
 

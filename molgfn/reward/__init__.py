@@ -10,43 +10,19 @@ See ``docs/reward.md`` for the ``[reward]`` TOML schema. Public API::
 
 from __future__ import annotations
 
-from pathlib import Path
+import importlib
+from typing import Any
 
-from molgfn.reward.aggregate import DEFAULT_MIN_SCORE, log_reward
-from molgfn.reward.reward import COMPONENT_KINDS, Reward, RewardResult, RewardTerm
-from molgfn.reward.transforms import TRANSFORM_KINDS
+from molgfn.reward.defaults import DEFAULT_MIN_SCORE, DEFAULT_PROXY_PATH, DEFAULT_REWARD_CONFIG
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_PROXY_PATH = REPO_ROOT / "models" / "proxy_default.pt"
-
-# The shipped reward: predicted activity (pK 5 -> ~0, 7 -> 0.5, 9 -> ~1), drug-likeness (QED),
-# ease of synthesis (SA score: 2 -> ~1, 4 -> 0.5, 6 -> ~0) and a molecular-weight window of 200-500 Da.
-DEFAULT_REWARD_CONFIG: dict = {
-    "aggregation": "geometric",
-    "min_score": DEFAULT_MIN_SCORE,
-    "components": [
-        {
-            "name": "activity",
-            "kind": "proxy",
-            "path": str(DEFAULT_PROXY_PATH),
-            "kappa": 0.0,
-            "weight": 1.0,
-            "transform": {"kind": "sigmoid", "low": 5.0, "high": 9.0, "k": 0.5},
-        },
-        {"name": "qed", "kind": "qed", "weight": 0.5, "transform": {"kind": "identity"}},
-        {
-            "name": "sa",
-            "kind": "sa",
-            "weight": 0.5,
-            "transform": {"kind": "reverse_sigmoid", "low": 2.0, "high": 6.0, "k": 0.5},
-        },
-        {
-            "name": "mw",
-            "kind": "mw",
-            "weight": 0.5,
-            "transform": {"kind": "window", "low": 200.0, "high": 500.0, "softness": 25.0},
-        },
-    ],
+# the rest loads RDKit: imported on first use, so that validating a config stays light
+_LAZY = {
+    "Reward": "molgfn.reward.reward",
+    "RewardResult": "molgfn.reward.reward",
+    "RewardTerm": "molgfn.reward.reward",
+    "log_reward": "molgfn.reward.aggregate",
+    "TRANSFORM_KINDS": "molgfn.reward.transforms",
+    "register_kind": "molgfn.reward.kinds",
 }
 
 __all__ = [
@@ -54,10 +30,20 @@ __all__ = [
     "DEFAULT_MIN_SCORE",
     "DEFAULT_PROXY_PATH",
     "DEFAULT_REWARD_CONFIG",
-    "REPO_ROOT",
     "TRANSFORM_KINDS",
     "Reward",
     "RewardResult",
     "RewardTerm",
     "log_reward",
+    "register_kind",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMPONENT_KINDS":
+        from molgfn.reward.kinds import component_kinds
+
+        return component_kinds()
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'molgfn.reward' has no attribute {name!r}")

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from molgfn.reward.defaults import DEFAULT_MIN_SCORE
+
 AGGREGATIONS = ("geometric", "arithmetic")
 
 
@@ -40,13 +42,15 @@ def geometric_mean(desirabilities: Sequence[np.ndarray], weights: Sequence[float
     d, w = _stack(desirabilities, weights)
     with np.errstate(divide="ignore"):
         log_d = np.log(np.clip(d, 0.0, 1.0))  # log 0 = -inf -> exp(-inf) = 0
-    return np.exp(w @ log_d)
+    # an elementwise sum, not a BLAS product: BLAS may split the work differently from one process to
+    # another (threads), and a molecule's score must not depend on where it was computed (tested)
+    return np.exp((w[:, None] * log_d).sum(axis=0))
 
 
 def arithmetic_mean(desirabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
     """Weighted arithmetic mean over components, per molecule."""
     d, w = _stack(desirabilities, weights)
-    return w @ np.clip(d, 0.0, 1.0)
+    return (w[:, None] * np.clip(d, 0.0, 1.0)).sum(axis=0)
 
 
 def aggregate(desirabilities: Sequence[np.ndarray], weights: Sequence[float], method: str) -> np.ndarray:
@@ -56,9 +60,6 @@ def aggregate(desirabilities: Sequence[np.ndarray], weights: Sequence[float], me
     if method == "arithmetic":
         return arithmetic_mean(desirabilities, weights)
     raise ValueError(f"unknown aggregation {method!r}; allowed: {', '.join(AGGREGATIONS)}")
-
-
-DEFAULT_MIN_SCORE = 1e-4
 
 
 def log_reward(

@@ -11,11 +11,13 @@ import argparse
 import copy
 import sys
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from molgfn.errors import MolgfnError
-from molgfn.reward import DEFAULT_REWARD_CONFIG, Reward
+from molgfn.reward.defaults import DEFAULT_REWARD_CONFIG
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SMILES_SUFFIXES = (".smi", ".smiles", ".txt")
 TABLE_SUFFIXES = (".csv", ".tsv")
@@ -48,6 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def read_molecules(path: Path, smiles_column: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read an input file into a frame and return it with the name of its SMILES column."""
+    import pandas as pd
+
     if not path.is_file():
         raise MolgfnError(f"input file not found: {path}")
     suffix = path.suffix.lower()
@@ -87,6 +91,10 @@ def read_molecules(path: Path, smiles_column: str | None = None) -> tuple[pd.Dat
 
 
 def run_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from molgfn.reward import Reward
+
     out: Path = args.out
     if out.exists() and not args.force:
         raise MolgfnError(f"--out: {out} exists; pass --force to overwrite it")

@@ -9,49 +9,19 @@ The plugin components (``python``, ``command``) live in :mod:`molgfn.reward.plug
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from rdkit import Chem, DataStructs, rdBase
-from rdkit.Chem import QED, Crippen, Descriptors, FilterCatalog, rdFingerprintGenerator, rdMolDescriptors
-from rdkit.Contrib.SA_Score import sascorer
+from rdkit import Chem, DataStructs
+from rdkit.Chem import FilterCatalog, rdFingerprintGenerator
 
+from molgfn.chem.molecules import DESCRIPTORS, MolBatch, ValueCache, per_molecule
 from molgfn.errors import MolgfnError
+from molgfn.resources import PROXIES
 from molgfn.reward._config import Table
-
-
-@dataclass(frozen=True)
-class MolBatch:
-    """A batch of SMILES parsed once: ``mols[i]`` is None where ``smiles[i]`` is not a valid molecule.
-
-    ``smiles[i]`` is the input's first whitespace-separated token (RDKit reads any text after
-    whitespace as a name), which is what models and plugins receive: one SMILES, no spaces or newlines.
-    """
-
-    smiles: list[str]
-    mols: list[Chem.Mol | None]
-
-    @classmethod
-    def parse(cls, smiles: Sequence[str]) -> MolBatch:
-        """Parse with RDKit (sanitised); unparsable, empty or non-string entries become None, silently."""
-        tokens = [s.split()[0] if isinstance(s, str) and s.split() else "" for s in smiles]
-        mols: list[Chem.Mol | None] = []
-        block = rdBase.BlockLogs()  # a bad SMILES is an expected outcome here, not log noise
-        for token in tokens:
-            mol = Chem.MolFromSmiles(token) if token else None
-            mols.append(mol if mol is not None and mol.GetNumAtoms() > 0 else None)
-        del block
-        return cls(tokens, mols)
-
-    @property
-    def valid(self) -> np.ndarray:
-        return np.array([m is not None for m in self.mols], dtype=bool)
-
-    def __len__(self) -> int:
-        return len(self.smiles)
+from molgfn.reward.kinds import register_kind
 
 
 class Component(Protocol):
@@ -60,116 +30,6 @@ class Component(Protocol):
     kind: str
 
     def compute(self, batch: MolBatch) -> np.ndarray: ...
-
-
-class ValueCache:
-    """A bounded SMILES -> value memo for deterministic RDKit components.
-
-    The sampler scores the same small partial molecules over and over, and QED or the PAINS catalogue
-    cost milliseconds per drug-sized molecule. Keys are the SMILES as given (not canonicalised), and
-    the whole memo is dropped when it reaches ``max_size`` entries (simple, and bounded).
-    """
-
-    def __init__(self, max_size: int = 200_000) -> None:
-        self.max_size = max_size
-        self._values: dict[str, float] = {}
-
-    def get(self, smiles: str) -> float | None:
-        return self._values.get(smiles)
-
-    def put(self, smiles: str, value: float) -> None:
-        if len(self._values) >= self.max_size:
-            self._values.clear()
-        self._values[smiles] = value
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-
-def _safe(fn: Callable[[Chem.Mol], float], mol: Chem.Mol) -> float:
-    try:
-        return float(fn(mol))
-    except Exception:  # noqa: BLE001 - a descriptor failing on one odd molecule must not stop the batch
-        return np.nan
-
-
-def _per_molecule(
-    batch: MolBatch,
-    fn: Callable[[Chem.Mol], float],
-    cache: ValueCache | None = None,
-    kind: str | None = None,
-    workers: int = 0,
-) -> np.ndarray:
-    """Apply an RDKit function to each valid molecule; NaN for invalid ones or where RDKit raises.
-
-    With ``workers`` > 0 the molecules not in the cache are computed in that many worker processes
-    (by ``kind``, see :func:`parallel_values`); the result is the same."""
-    out = np.full(len(batch), np.nan)
-    todo: dict[str, list[int]] = {}  # each SMILES not in the cache, computed once however often it occurs
-    for i, mol in enumerate(batch.mols):
-        if mol is None:
-            continue
-        cached = cache.get(batch.smiles[i]) if cache is not None else None
-        if cached is not None:
-            out[i] = cached
-        else:
-            todo.setdefault(batch.smiles[i], []).append(i)
-    firsts = [rows[0] for rows in todo.values()]
-    if workers > 0 and kind is not None and len(firsts) >= 2 * workers:
-        values = parallel_values(kind, list(todo), workers)
-    else:
-        values = [_safe(fn, batch.mols[i]) for i in firsts]
-    for (smiles, rows), value in zip(todo.items(), values):
-        out[rows] = value
-        if cache is not None:
-            cache.put(smiles, value)
-    return out
-
-
-_POOLS: dict[int, Any] = {}
-_WORKER_PAINS: list = []
-
-
-def _worker_pains(mol: Chem.Mol) -> float:
-    if not _WORKER_PAINS:
-        params = FilterCatalog.FilterCatalogParams()
-        params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
-        _WORKER_PAINS.append(FilterCatalog.FilterCatalog(params))
-    return 0.0 if _WORKER_PAINS[0].HasMatch(mol) else 1.0
-
-
-def _worker_values(kind: str, smiles: list[str]) -> list[float]:
-    """Runs in a worker process: the raw values of one deterministic RDKit component."""
-    fn = _worker_pains if kind == "pains" else DESCRIPTORS[kind]
-    block = rdBase.BlockLogs()
-    out = []
-    for s in smiles:
-        mol = Chem.MolFromSmiles(s)
-        out.append(_safe(fn, mol) if mol is not None else np.nan)
-    del block
-    return out
-
-
-def parallel_values(kind: str, smiles: list[str], workers: int) -> list[float]:
-    """Values of a descriptor (or ``pains``) computed in a pool of ``workers`` processes.
-
-    QED and the SA score cost milliseconds per drug-sized molecule, which would dominate a training step;
-    while the trainer waits for its reward, the worker processes use every core. The pool is created
-    once per process (spawned, so it holds no copy of the trainer's torch state)."""
-    import atexit
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    pool = _POOLS.get(workers)
-    if pool is None:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        _POOLS[workers] = pool
-        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
-    chunks = [list(c) for c in np.array_split(np.array(smiles, dtype=object), workers) if len(c)]
-    out: list[float] = []
-    for part in pool.map(_worker_values, [kind] * len(chunks), chunks):
-        out.extend(part)
-    return out
 
 
 class Descriptor:
@@ -181,22 +41,7 @@ class Descriptor:
         self.workers = 0  # set from reward.workers
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, DESCRIPTORS[self.kind], self.cache, self.kind, self.workers)
-
-
-# kind -> the RDKit function computing its raw value
-DESCRIPTORS: dict[str, Callable[[Chem.Mol], float]] = {
-    # Bickerton et al., Nat. Chem. 2012, weighted QED with the mean weights; in [0, 1]
-    "qed": QED.qed,
-    # Ertl & Schuffenhauer, J. Cheminf. 2009; RDKit Contrib sascorer; 1 (easy) .. 10 (hard)
-    "sa": sascorer.calculateScore,
-    # average molecular weight (Da), as in Lipinski's rule of five
-    "mw": Descriptors.MolWt,
-    # Wildman & Crippen logP
-    "logp": Crippen.MolLogP,
-    # Ertl topological polar surface area (N and O only, RDKit default)
-    "tpsa": rdMolDescriptors.CalcTPSA,
-}
+        return per_molecule(batch, DESCRIPTORS[self.kind], self.cache, self.kind, self.workers)
 
 
 class Pains:
@@ -214,7 +59,7 @@ class Pains:
 
     def compute(self, batch: MolBatch) -> np.ndarray:
         fn = lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0  # noqa: E731
-        return _per_molecule(batch, fn, self.cache, "pains", self.workers)
+        return per_molecule(batch, fn, self.cache, "pains", self.workers)
 
 
 class Similarity:
@@ -239,7 +84,7 @@ class Similarity:
         return max(DataStructs.BulkTanimotoSimilarity(fp, self._reference_fps))
 
     def compute(self, batch: MolBatch) -> np.ndarray:
-        return _per_molecule(batch, self._max_similarity, self.cache)
+        return per_molecule(batch, self._max_similarity, self.cache)
 
 
 class Predictor(Protocol):
@@ -313,26 +158,18 @@ def resolve_path(value: str | Path, base_dir: Path | None) -> Path:
     return path
 
 
-def component_from_config(kind: str, table: Table, name: str, base_dir: Path | None) -> Component:
-    """Build the component of ``kind`` from the parameters in ``table`` (common keys already read)."""
-    from molgfn.reward import plugins
-
-    if kind in DESCRIPTORS:
+def _descriptor_builder(kind: str):
+    def build(table: Table, name: str, base_dir: Path | None) -> Descriptor:
         return Descriptor(kind)
-    if kind == "pains":
-        return Pains()
-    if kind == "similarity":
-        return _similarity_from_config(table, base_dir)
-    if kind == "proxy":
-        return _proxy_from_config(table, name, base_dir)
-    if kind == "python":
-        return plugins.PythonPlugin.from_config(table, name)
-    if kind == "command":
-        return plugins.CommandPlugin.from_config(table, name, base_dir)
-    raise MolgfnError(f"{table.field('kind')}: unhandled component kind {kind!r}")  # pragma: no cover
+
+    return build
 
 
-def _similarity_from_config(table: Table, base_dir: Path | None) -> Similarity:
+def _pains_from_config(table: Table, name: str, base_dir: Path | None) -> Pains:
+    return Pains()
+
+
+def _similarity_from_config(table: Table, name: str, base_dir: Path | None) -> Similarity:
     radius = table.integer("radius", 2, ge=1)
     fp_size = table.integer("fp_size", 2048, ge=64)
     has_inline, has_file = table.has("smiles"), table.has("file")
@@ -373,7 +210,25 @@ def _proxy_from_config(table: Table, name: str, base_dir: Path | None) -> ProxyA
         if not isinstance(value, (str, Path)):
             raise table.error("path", f"must be a string, got {value!r}")
         path = resolve_path(value, base_dir)
+        if not path.is_file() and str(value) in PROXIES:  # "default": the shipped proxy
+            path = PROXIES[str(value)]
         if not path.is_file():
             raise table.error("path", f"proxy file not found: {path}")
         model = load_proxy(path)
     return ProxyActivity(model, kappa=kappa, name=name)
+
+
+# the built-in kinds, in the order messages list them (the plugins register python and command)
+register_kind("proxy", help="predicted activity (pK) of a trained proxy")(_proxy_from_config)
+for _kind, _help in (
+    ("qed", "drug-likeness QED (Bickerton et al. 2012), in [0, 1]"),
+    ("sa", "synthetic accessibility score (Ertl & Schuffenhauer 2009), 1 (easy) .. 10 (hard)"),
+    ("mw", "average molecular weight, Da"),
+    ("logp", "Wildman-Crippen logP"),
+    ("tpsa", "topological polar surface area, square angstrom"),
+):
+    register_kind(_kind, unit_interval=_kind == "qed", help=_help)(_descriptor_builder(_kind))
+register_kind("pains", unit_interval=True, help="1 if no PAINS alert matches, else 0")(_pains_from_config)
+register_kind("similarity", unit_interval=True, help="maximum Tanimoto similarity to reference molecules")(
+    _similarity_from_config
+)

@@ -29,9 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward._config import Table
-from molgfn.reward.components import MolBatch, resolve_path
+from molgfn.reward.components import resolve_path
+from molgfn.reward.kinds import register_kind
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -212,3 +214,13 @@ class CommandPlugin:
                     f"{self.label}: output line {number} is not a number: {line[:80]!r}"
                 ) from None
         return _scatter(batch, index, _check_scores(values, len(smiles), self.label))
+
+
+@register_kind("python", unit_interval=True, help="a Python function f(smiles) -> values in [0, 1]")
+def _python_from_config(table: Table, name: str, base_dir: Path | None) -> PythonPlugin:
+    return PythonPlugin.from_config(table, name)
+
+
+@register_kind("command", unit_interval=True, help="an external program reading SMILES, writing values")
+def _command_from_config(table: Table, name: str, base_dir: Path | None) -> CommandPlugin:
+    return CommandPlugin.from_config(table, name, base_dir)

@@ -23,18 +23,17 @@ if sys.version_info >= (3, 11):
 else:  # Python 3.10: the tomli backport (same API)
     import tomli as tomllib
 
+from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward import aggregate as agg
 from molgfn.reward._config import Table
-from molgfn.reward.components import Component, MolBatch, component_from_config
+from molgfn.reward.components import Component
+from molgfn.reward.kinds import component_kinds
 from molgfn.reward.transforms import Identity, OutOfRangeError, Transform, transform_from_config
 
 if TYPE_CHECKING:
     import pandas as pd
 
-COMPONENT_KINDS = ("proxy", "qed", "sa", "mw", "logp", "tpsa", "pains", "similarity", "python", "command")
-# kinds whose raw values are already in [0, 1]: their transform defaults to identity
-_UNIT_INTERVAL_KINDS = ("qed", "pains", "similarity", "python", "command")
 _NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 # output column names (RewardResult.to_frame, the CLI) that a component name must not take
 _RESERVED_NAMES = ("smiles", "name", "valid", "score", "log_reward")
@@ -176,7 +175,8 @@ class Reward:
 
 
 def _term_from_config(table: Table, base_dir: Path | None) -> RewardTerm:
-    kind = table.string("kind", choices=COMPONENT_KINDS)
+    kinds = component_kinds()
+    kind = table.string("kind", choices=tuple(kinds))
     name = table.string("name", kind)
     if not _NAME_PATTERN.match(name):
         raise table.error(
@@ -191,10 +191,10 @@ def _term_from_config(table: Table, base_dir: Path | None) -> RewardTerm:
     transform_table = table.table("transform", None)
     if transform_table is not None:
         transform = transform_from_config(transform_table)
-    elif kind in _UNIT_INTERVAL_KINDS:
+    elif kinds[kind].unit_interval:
         transform = Identity()
     else:
         raise table.error("transform", f"required for kind {kind!r} (its raw values are not in [0, 1])")
-    component = component_from_config(kind, table, name, base_dir)
+    component = kinds[kind].build(table, name, base_dir)
     table.finish()
     return RewardTerm(name, component, transform, weight)

@@ -1,7 +1,7 @@
 """``molgfn verify``: train on a tiny enumerable vocabulary and report the exact total variation.
 
-The reward is fixed and pseudo-random (:func:`molgfn.gflownet.hashed_score`), β = 1, so the target
-R(x)/Z is known exactly over the enumerated terminal objects (DESIGN.md §3).
+The reward is fixed and pseudo-random (:func:`molgfn.training.algorithm.hashed_score`), β = 1, so the target
+R(x)/Z is known exactly over the enumerated terminal objects (docs/architecture.md, "Correctness").
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from molgfn.chem.enumerate import (
 )
 from molgfn.chem.tree import tree_smiles
 from molgfn.config import config_from_dict
-from molgfn.gflownet import GFlowNet, hashed_score
+from molgfn.objectives.registry import objective_spec
+from molgfn.training.algorithm import GFlowNet, hashed_score
 
 
 @dataclass
@@ -40,7 +41,7 @@ def verify_config(
 ):
     """A validated run config for exact checks: a small model, β = 1, light exploration for the off-policy
     objectives. ``overrides`` are dotted fields, e.g. ``**{"train.lr": 1e-3}``."""
-    on_policy = objective in ("rlgfn", "entppo")
+    on_policy = objective_spec(objective).on_policy
     data = {
         "run": {"seed": seed},
         "env": {"vocab": vocab, "max_frags": max_frags},
@@ -79,11 +80,11 @@ def verify(cfg, eval_every: int = 50, progress: bool = False) -> VerifyResult:
     space = enumerate_states(gfn.vocab, cfg.env.max_frags)
     tv0 = exact_tv(gfn, space)
     history = [(0, tv0)]
-    bar = tqdm(range(cfg.train.steps), desc=f"verify {cfg.objective.name}", disable=not progress)
-    for step in bar:
+    bar = tqdm(range(1, cfg.train.steps + 1), desc=f"verify {cfg.objective.name}", disable=not progress)
+    for step in bar:  # steps count from 1, as in the trainer
         gfn.train_step(step)
-        if (step + 1) % eval_every == 0 or step + 1 == cfg.train.steps:
-            history.append((step + 1, exact_tv(gfn, space)))
+        if step % eval_every == 0 or step == cfg.train.steps:
+            history.append((step, exact_tv(gfn, space)))
             bar.set_postfix(tv=f"{history[-1][1]:.4f}")
     torch.set_num_threads(1)
     return VerifyResult(

@@ -4,7 +4,7 @@ A generator is loaded from a run (its id or folder: the latest checkpoint), from
 from a shipped generator folder (``config.toml`` + ``policy.pt``, e.g. ``models/generator_default``).
 :meth:`Generator.generate` samples at a chosen inverse temperature β, optionally keeps sampling until N
 unique molecules pass the filters (with a cap), scores the result once with the run's reward and returns
-the export table of :func:`molgfn.export.molecule_table`.
+the export table of :func:`molgfn.candidates.export.molecule_table`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import torch
 from molgfn.chem.tree import Tree
 from molgfn.config import Config, config_from_dict, read_toml
 from molgfn.errors import MolgfnError
-from molgfn.scoring import ConfigReward, Scored, ScorePool, generate_chunk
-
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
+from molgfn.resources import DEFAULT_GENERATOR, GENERATORS
+from molgfn.resources import resolve as resolve_resource
+from molgfn.sampling.model import SamplingModel
+from molgfn.sampling.pool import ScorePool, generate_chunk
+from molgfn.sampling.scoring import ConfigReward, Scored
 
 
 @dataclass
@@ -56,8 +57,9 @@ def _read_state(path: Path) -> dict:
 
 
 def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Config, dict, str]:
-    """(config, policy state dict, description) of a run id/folder, checkpoint file or generator folder."""
-    path = Path(path_or_run)
+    """(config, policy state dict, description) of a run id/folder, checkpoint file or generator folder;
+    ``default`` is the shipped generator."""
+    path = resolve_resource(path_or_run, GENERATORS)
     if not path.exists() and (Path(runs_dir) / str(path_or_run)).exists():
         path = Path(runs_dir) / str(path_or_run)
     if not path.exists():
@@ -71,8 +73,8 @@ def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Con
         return _config_of(folder), policy, f"{path} (step {state.get('step', '?')})"
     if (path / "policy.pt").exists():
         return _config_of(path), _read_state(path / "policy.pt")["policy"], str(path)
-    from molgfn.runs import RunStore
-    from molgfn.train import load_latest_checkpoint
+    from molgfn.training.runs import RunStore
+    from molgfn.training.trainer import load_latest_checkpoint
 
     store = RunStore.open(path)
     if not store.checkpoints():
@@ -87,19 +89,21 @@ class Generator:
     """A trained policy with its environment and reward, ready to sample candidates."""
 
     def __init__(self, cfg: Config, policy_state: dict, source: str = ""):
-        from molgfn.gflownet import GFlowNet
-
+        torch.set_num_threads(cfg.run.threads)
         self.cfg = cfg
         self.source = source
         self.scorer = ConfigReward(cfg)
         self.reward = self.scorer.reward
-        self.gfn = GFlowNet(cfg, score_fn=self.scorer)
-        self.gfn.policy.load_state_dict(policy_state)
-        self.gfn.policy.eval()
+        # the policy and what sampling needs: no objective, critics or optimisers
+        self.model = SamplingModel(cfg, self.scorer, self.scorer.min_score)
+        self.model.policy.load_state_dict(policy_state)
+        self.model.policy.eval()
         workers = cfg.run.workers
         # each worker rolls out, assembles (and, when asked, scores) its share of every batch
         self.pool = (
-            ScorePool(self.gfn.vocab, self.scorer, workers, policy=self.gfn.policy) if workers > 0 else None
+            ScorePool(self.model.vocab, self.scorer, workers, policy=self.model.policy)
+            if workers > 0
+            else None
         )
 
     def close(self) -> None:
@@ -122,7 +126,7 @@ class Generator:
         on the next batch before this one is handed over. A seed therefore reproduces the batches for a
         given ``run.workers``, and a chunk is the same whichever process computes it."""
         rng = rng if rng is not None else np.random.default_rng(self.cfg.run.seed)
-        sampler, vocab = self.gfn.sampler, self.gfn.vocab
+        sampler, vocab = self.model.sampler, self.model.vocab
         local = self.scorer if score else None
         parts = 1 + (self.pool.workers if self.pool is not None else 0)
         sizes = [len(c) for c in np.array_split(np.arange(batch_size), parts) if len(c)]
@@ -156,7 +160,7 @@ class Generator:
     def reference(self):
         """The proxy's training molecules (novelty, nearest neighbour), fingerprinted once; None without a proxy."""
         if not hasattr(self, "_reference"):
-            from molgfn.reference import ReferenceSet
+            from molgfn.candidates.reference import ReferenceSet
 
             proxy = self.proxy
             self._reference = ReferenceSet.of(list(proxy.train_smiles)) if proxy is not None else None
@@ -181,8 +185,8 @@ class Generator:
 
         With ``unique`` (or filters) sampling continues until ``n`` unique molecules pass, up to
         ``max_samples`` trajectories (default max(20·n, 10,000)); the report says when the cap was hit."""
-        from molgfn.export import molecule_table
-        from molgfn.filters import apply_filters, parse_filters
+        from molgfn.candidates.export import molecule_table
+        from molgfn.candidates.filters import apply_filters, parse_filters
 
         if n < 1:
             raise MolgfnError(f"--n: must be at least 1 (got {n})")
@@ -197,7 +201,7 @@ class Generator:
         kept_fragments: list[str] = []
         seen: set[str] = set()
         report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
-        vocab = self.gfn.vocab
+        vocab = self.model.vocab
         # without de-duplication or filters, n molecules need exactly n trajectories
         size = min(batch_size, cap) if unique or rules else min(batch_size, n)
         batches = self.stream(beta, size, rng)

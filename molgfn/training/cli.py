@@ -10,10 +10,11 @@ from pathlib import Path
 
 from molgfn.config import apply_overrides, config_from_dict, load_config, read_toml
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore, list_runs, validate_run_id
+from molgfn.training.protocol import DEFAULT_ALGORITHM
+from molgfn.training.runs import RunStore, list_runs, validate_run_id
 
-# molgfn.train (and torch) are imported by the train command only: `molgfn runs` stays fast
-DEFAULT_ALGORITHM = "molgfn.gflownet:build_algorithm"
+# molgfn.training.trainer (and torch) are imported by the train command only: `molgfn runs` stays fast
+
 
 # fields a resumed run may change: how long it trains and how it reports, never what it learns
 RESUMABLE_OVERRIDES = (
@@ -69,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from molgfn.train import Trainer, TrainingFailed, build_seeded
+    from molgfn.training.trainer import Trainer, TrainingFailed, build_seeded
 
     overrides = list(args.overrides)
     if args.steps is not None:

@@ -40,10 +40,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from rdkit import Chem, rdBase
 
+from molgfn.candidates.properties import PROPERTIES, compute_properties
+from molgfn.candidates.reference import ReferenceSet, canonical_smiles
+from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
-from molgfn.properties import PROPERTIES, compute_properties
-from molgfn.reference import ReferenceSet, canonical_smiles
-from molgfn.reward.components import MolBatch, Pains
+from molgfn.reward.components import Pains
 
 NAMED_FILTERS = ("pains", "lipinski", "veber", "novel")
 SUBSTRUCTURE_FILTERS = ("has", "not")
@@ -259,7 +260,7 @@ def apply_filters(
     ``counts`` maps 'invalid' and then each filter's spec, in order, to the number of molecules it
     removed among those the earlier ones kept (so the counts add up to ``(~mask).sum()``). A filter set
     that nothing passes gives ``mask.any() == False``. ``columns`` (a dict of arrays or a DataFrame,
-    e.g. :func:`molgfn.export.molecule_table`'s) supplies reward/proxy values and precomputed properties.
+    e.g. :func:`molgfn.candidates.export.molecule_table`'s) supplies reward/proxy values and precomputed properties.
     ``filters`` may be a spec string, parsed with :func:`parse_filters`.
     """
     if isinstance(filters, str):

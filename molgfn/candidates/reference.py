@@ -15,7 +15,7 @@ import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-from molgfn.reward.components import MolBatch
+from molgfn.chem.molecules import MolBatch
 
 NEAREST_RADIUS = 2
 NEAREST_FP_SIZE = 2048

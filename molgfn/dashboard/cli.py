@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from molgfn.dashboard import (
+from molgfn.dashboard.settings import (
     DEFAULT_MAX_CONCURRENT,
     DEFAULT_MAX_UPLOAD_MB,
     ENV_MAX_CONCURRENT,
@@ -23,8 +23,8 @@ from molgfn.dashboard import (
     ENV_RUNS_DIR,
 )
 from molgfn.errors import MolgfnError
+from molgfn.resources import APP_DIR  # noqa: E402 - the pages, shipped as package resources
 
-APP_DIR = Path(__file__).resolve().parents[1] / "app"
 HOME = APP_DIR / "Home.py"
 
 

@@ -1,4 +1,4 @@
-"""Metrics of a set of generated molecules (DESIGN.md §7), computed with RDKit.
+"""Metrics of a set of generated molecules (docs/architecture.md, "Set metrics"), computed with RDKit.
 
 Definitions (SMILES are canonicalised first; "unique" means unique valid canonical SMILES):
 

@@ -1,11 +1,10 @@
-"""Terminal trees to scored molecules: assembly, reward and symmetry weight, here or in a worker process.
+"""Worker processes that assemble and score finished molecules, or roll out whole seeded chunks.
 
 Assembling a tree into a molecule and scoring it (proxy, QED, SA, ...) costs a few milliseconds per
 molecule of RDKit work, as much as the rest of a training step. With ``run.workers`` ≥ 1 a
 :class:`ScorePool` does it in worker processes while the sampler keeps rolling out the unfinished
 trajectories, and the sampler's own process takes back whatever the workers have not started when the
-rollout ends, so both cores stay busy. Every molecule goes through the same :func:`score_trees`, so the
-result does not depend on where it was computed (tested).
+rollout ends, so both cores stay busy.
 """
 
 from __future__ import annotations
@@ -14,78 +13,18 @@ import atexit
 import multiprocessing
 import signal
 import sys
-from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from molgfn.chem.tree import Tree, log_symmetry_weight, tree_smiles
+from molgfn.chem.tree import Tree
 from molgfn.chem.vocab import Vocabulary
-
-# score function: SMILES -> (score in [0, 1], transformed components per name)
-ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
+from molgfn.sampling.sampler import Sampler
+from molgfn.sampling.scoring import Scored, ScoreFn, score_trees
 
 # molecules per task sent to a worker: small enough that the sampler can take back unstarted ones
 PIECE = 8
-
-
-@dataclass
-class Scored:
-    """Molecules of some trees: SMILES, score, transformed components and log W(x), in tree order."""
-
-    smiles: list[str]
-    score: np.ndarray
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-    log_w: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    @staticmethod
-    def join(parts: Sequence[Scored]) -> Scored:
-        parts = list(parts)
-        names = parts[0].components.keys() if parts else ()
-        return Scored(
-            [s for p in parts for s in p.smiles],
-            np.concatenate([p.score for p in parts]) if parts else np.zeros(0),
-            {k: np.concatenate([p.components[k] for p in parts]) for k in names},
-            np.concatenate([p.log_w for p in parts]) if parts else np.zeros(0),
-        )
-
-
-def score_trees(trees: Sequence[Tree], vocab: Vocabulary, score_fn: ScoreFn | None) -> Scored:
-    """Assemble ``trees`` (canonical SMILES) and, with a ``score_fn``, score them and add log W(x);
-    without one the scores and log W are zeros (generation scores later, after de-duplication)."""
-    smiles = [tree_smiles(tr, vocab) for tr in trees]
-    if score_fn is None or not smiles:
-        return Scored(smiles, np.zeros(len(smiles)), {}, np.zeros(len(smiles)))
-    score, components = score_fn(smiles)
-    log_w = np.array([log_symmetry_weight(tr, vocab) for tr in trees])
-    return Scored(smiles, np.asarray(score, dtype=np.float64), dict(components), log_w)
-
-
-class ConfigReward:
-    """The reward of a run config as a picklable score function (a worker rebuilds it from the config)."""
-
-    def __init__(self, cfg: Any) -> None:
-        self.cfg = cfg
-        self._reward = None
-
-    @property
-    def reward(self):  # -> molgfn.reward.Reward, built on first use
-        if self._reward is None:
-            self._reward = self.cfg.build_reward()
-        return self._reward
-
-    @property
-    def min_score(self) -> float:
-        return self.reward.min_score
-
-    def __call__(self, smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        result = self.reward.score(smiles)
-        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
-
-    def __getstate__(self) -> dict:
-        return {"cfg": self.cfg, "_reward": None}  # a worker builds its own (proxy loaded there)
 
 
 _WORKER: dict[str, Any] = {}
@@ -94,7 +33,7 @@ _WORKER: dict[str, Any] = {}
 def generate_chunk(
     sampler: Any, vocab: Vocabulary, score_fn: ScoreFn | None, beta: float, n: int, seed: int
 ) -> tuple[list[Tree], Scored]:
-    """``n`` terminal trees rolled out at ``beta`` by a :class:`~molgfn.sample.Sampler`, with their molecules
+    """``n`` terminal trees rolled out at ``beta`` by a :class:`~molgfn.sampling.sampler.Sampler`, with their molecules
     (scored when ``score_fn`` is given). Every draw comes from ``seed``, so a chunk is the same whichever
     process computes it (tested)."""
     import torch
@@ -125,8 +64,6 @@ def _worker_task(trees: list[Tree], score: bool) -> Scored:
 
 def _worker_generate(beta: float, n: int, seed: int, score: bool) -> tuple[list[Tree], Scored]:
     if "sampler" not in _WORKER:
-        from molgfn.sample import Sampler
-
         policy = _WORKER["policy"]
         policy.eval()
         _WORKER["sampler"] = Sampler(policy.env, policy, _WORKER["score_fn"])

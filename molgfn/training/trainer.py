@@ -1,7 +1,7 @@
 """The trainer shell: seeding, the step loop, the run store, checkpoints, resume and signals.
 
 The learning itself lives in an :class:`Algorithm` (the GFlowNet policy, sampler and objective, built by
-``molgfn.gflownet.build_algorithm(cfg)``); the trainer only drives it::
+``molgfn.training.algorithm.build_algorithm(cfg)``); the trainer only drives it::
 
     cfg = load_config("configs/tiny.toml")
     store = RunStore.create(cfg)
@@ -32,10 +32,8 @@ import signal
 import sys
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 import torch
@@ -43,43 +41,17 @@ import torch
 from molgfn import __version__
 from molgfn.config import Config, config_to_toml
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore
+from molgfn.training.protocol import (  # noqa: F401 - StepOutput is part of the trainer's API
+    DEFAULT_ALGORITHM,
+    MOVED_ALGORITHMS,
+    Algorithm,
+    AlgorithmFactory,
+    StepOutput,
+)
+from molgfn.training.runs import RunStore
 
-DEFAULT_ALGORITHM = "molgfn.gflownet:build_algorithm"
 KEEP_CHECKPOINTS = 2
 CHECKPOINT_FORMAT = 1
-
-
-@dataclass
-class StepOutput:
-    """What one training step reports.
-
-    ``metrics``: loss, log_z, reward_mean, reward_max, sample_time (seconds spent sampling) and any
-    objective-specific diagnostics (floats; NaN is stored as NULL). ``smiles``: the terminal molecules
-    of the batch, ``reward`` their [0, 1] score, ``components`` the transformed reward components."""
-
-    metrics: dict[str, float]
-    n_trajectories: int
-    smiles: list[str] = field(default_factory=list)
-    reward: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    components: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@runtime_checkable
-class Algorithm(Protocol):
-    """A trainable sampler: one call of :meth:`train_step` samples a batch and updates the model(s)."""
-
-    def train_step(self, step: int) -> StepOutput: ...
-
-    def state_dict(self) -> dict:
-        """Everything needed to continue exactly: model(s), optimiser(s), schedulers, replay buffer and
-        any private random generator (plain python / numpy / torch objects)."""
-        ...
-
-    def load_state_dict(self, state: dict) -> None: ...
-
-
-AlgorithmFactory = Callable[[Config], Algorithm]
 
 
 class TrainingFailed(MolgfnError):
@@ -121,8 +93,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def load_factory(spec: str) -> AlgorithmFactory:
-    """``"package.module:function"`` -> the function building an :class:`Algorithm` from a Config."""
-    module_name, sep, attr = spec.partition(":")
+    """``"package.module:function"`` -> the function building an :class:`Algorithm` from a Config. A factory
+    an older run recorded under its former module is found where it lives now."""
+    module_name, sep, attr = MOVED_ALGORITHMS.get(spec, spec).partition(":")
     if not sep or not module_name or not attr:
         raise MolgfnError(f"--algorithm {spec}: expected MODULE:FUNCTION, e.g. {DEFAULT_ALGORITHM}")
     try:
@@ -254,7 +227,7 @@ class Trainer:
         self.step = 0
         self.trajectories = 0
         self.wall = 0.0  # training seconds, summed over resumes
-        self.log = logging.getLogger(f"molgfn.train.{store.id}")
+        self.log = logging.getLogger(f"molgfn.training.trainer.{store.id}")
 
     @classmethod
     def build(
@@ -265,7 +238,7 @@ class Trainer:
         *,
         progress: bool | None = None,
     ) -> Trainer:
-        """Seed everything, then build the algorithm with ``factory(cfg)`` (default: molgfn.gflownet)."""
+        """Seed everything, then build the algorithm with ``factory(cfg)`` (default: molgfn.training.algorithm)."""
         spec = factory if factory is not None else DEFAULT_ALGORITHM
         algorithm = build_seeded(cfg, spec)
         if isinstance(spec, str):

@@ -1,5 +1,5 @@
-"""Per-molecule property columns shared by the export table (:mod:`molgfn.export`) and the candidate
-filters (:mod:`molgfn.filters`): the same numbers in a CSV column and behind a ``--filters`` threshold.
+"""Per-molecule property columns shared by the export table (:mod:`molgfn.candidates.export`) and the candidate
+filters (:mod:`molgfn.candidates.filters`): the same numbers in a CSV column and behind a ``--filters`` threshold.
 
 The five reward descriptors (qed, sa, mw, logp, tpsa) are the reward's own
 :class:`molgfn.reward.components.Descriptor` components (same RDKit functions, same per-SMILES memo),
@@ -22,7 +22,8 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import QED, rdMolDescriptors
 
-from molgfn.reward.components import Descriptor, MolBatch, ValueCache
+from molgfn.chem.molecules import MolBatch, ValueCache
+from molgfn.reward.components import Descriptor
 
 # name -> (meaning, unit); the order is the export table's column order
 PROPERTIES: dict[str, tuple[str, str]] = {

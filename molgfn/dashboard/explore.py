@@ -14,9 +14,9 @@ import pandas as pd
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
-from molgfn.metrics import fingerprint_matrix, internal_diversities
-from molgfn.reference import ReferenceSet
-from molgfn.reward.components import DESCRIPTORS, MolBatch, _per_molecule
+from molgfn.candidates.reference import ReferenceSet
+from molgfn.chem.metrics import fingerprint_matrix, internal_diversities
+from molgfn.chem.molecules import DESCRIPTORS, MolBatch, per_molecule
 
 PROPERTIES = ("qed", "sa", "mw", "logp")
 PROPERTY_LABELS = {"qed": "QED", "sa": "SA score", "mw": "MW (Da)", "logp": "logP", "reward": "reward"}
@@ -34,14 +34,14 @@ def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES
     smiles = list(smiles)
     distinct = list(dict.fromkeys(smiles))
     batch = MolBatch.parse(distinct)
-    values = {name: _per_molecule(batch, DESCRIPTORS[name]) for name in names}
+    values = {name: per_molecule(batch, DESCRIPTORS[name]) for name in names}
     position = {s: i for i, s in enumerate(distinct)}
     index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
     return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
 
 
 def nearest_reference(reference: ReferenceSet, smiles: str) -> tuple[str | None, float]:
-    """The most similar molecule of a :class:`molgfn.reference.ReferenceSet` (the proxy's training set)
+    """The most similar molecule of a :class:`molgfn.candidates.reference.ReferenceSet` (the proxy's training set)
     to ``smiles`` and their Tanimoto similarity (Morgan radius 2, 2048 bits); (None, NaN) if invalid."""
     names, similarity = reference.nearest(MolBatch.parse([smiles]).mols)
     return (names[0] or None), float(similarity[0])

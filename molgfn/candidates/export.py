@@ -27,11 +27,11 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdDepictor
 
+from molgfn.candidates.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties, remember
+from molgfn.candidates.reference import ReferenceSet, canonical_smiles
+from molgfn.chem.metrics import murcko
+from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
-from molgfn.metrics import murcko
-from molgfn.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties, remember
-from molgfn.reference import ReferenceSet, canonical_smiles
-from molgfn.reward.components import MolBatch
 
 WRITERS = (".csv", ".sdf", ".smi")
 # the reward component columns are named f"{name}{suffix}"

@@ -95,9 +95,9 @@ def _sample(args: argparse.Namespace) -> int:
         raise MolgfnError(f"--out {out}: exists; pass --force to overwrite")
     if args.n < 1:
         raise MolgfnError(f"--n: must be at least 1 (got {args.n})")
-    from molgfn.export import write_molecules
-    from molgfn.filters import parse_filters
-    from molgfn.generate import load_generator
+    from molgfn.candidates.export import write_molecules
+    from molgfn.candidates.filters import parse_filters
+    from molgfn.candidates.generate import load_generator
 
     if args.filters:
         parse_filters(args.filters)  # validate before loading the model
@@ -170,8 +170,8 @@ def _save_generator(args: argparse.Namespace) -> int:
 
     import torch
 
+    from molgfn.candidates.generate import resolve
     from molgfn.config import save_config
-    from molgfn.generate import resolve
 
     if (args.out / "policy.pt").exists() and not args.force:
         raise MolgfnError(f"--out {args.out}: a generator is already there; pass --force to overwrite")
@@ -187,8 +187,8 @@ def _save_generator(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from molgfn.generate import load_generator
-    from molgfn.metrics import pearson, set_metrics
+    from molgfn.candidates.generate import load_generator
+    from molgfn.chem.metrics import pearson, set_metrics
 
     generator = load_generator(args.model, args.runs_dir)
     beta = generator.cfg.train.beta_max if args.beta is None else args.beta
@@ -203,13 +203,13 @@ def _evaluate(args: argparse.Namespace) -> int:
         mode_threshold=generator.cfg.train.mode_threshold,
     )
     # log R against the model's log-probability on held-out molecules (built by the uniform random policy)
-    gfn = generator.gfn
-    batch, _ = gfn.env.random_rollout(args.heldout, np.random.default_rng(args.seed + 1))
+    model = generator.model
+    batch, _ = model.env.random_rollout(args.heldout, np.random.default_rng(args.seed + 1))
     trees = batch.trees()
-    smiles = gfn.env.smiles(batch)
+    smiles = model.env.smiles(batch)
     score, _ = generator.scorer(smiles)
-    log_r = gfn.sampler.log_reward(score, np.full(len(score), beta))
-    log_p = gfn.log_prob_estimate(trees, beta, n_samples=16)
+    log_r = model.sampler.log_reward(score, np.full(len(score), beta))
+    log_p = model.log_prob_estimate(trees, beta, n_samples=16)
     metrics["logr_logp_pearson"] = pearson(log_r, log_p)
     print(f"{generator.source}: {args.n} molecules at beta {beta:g}")
     width = max(map(len, metrics))

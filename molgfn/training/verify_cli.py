@@ -23,8 +23,8 @@ def add_parser(sub) -> None:
 
 
 def _run(args) -> int:
-    from molgfn.config import OBJECTIVES
-    from molgfn.verify import verify, verify_config
+    from molgfn.objectives.registry import OBJECTIVES
+    from molgfn.training.verify import verify, verify_config
 
     if args.objective not in OBJECTIVES:
         raise MolgfnError(f"--objective: must be one of {', '.join(OBJECTIVES)} (got {args.objective!r})")

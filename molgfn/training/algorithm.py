@@ -13,16 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from molgfn.chem.env import FragmentEnv
-from molgfn.chem.vocab import load_vocabulary
+from molgfn.chem.metrics import DiscoveryTracker
 from molgfn.errors import MolgfnError
-from molgfn.metrics import DiscoveryTracker
 from molgfn.nn.policy import FragmentPolicy
-from molgfn.objectives import OBJECTIVES, RLGFN, EntPPO
-from molgfn.objectives.subtb import SubTrajectoryBalance
-from molgfn.sample import Sampler, concat_trajectories
-from molgfn.scoring import ConfigReward, ScoreFn, ScorePool
-from molgfn.train import StepOutput
+from molgfn.objectives.registry import objective_spec
+from molgfn.sampling.model import SamplingModel
+from molgfn.sampling.pool import ScorePool
+from molgfn.sampling.sampler import Sampler, concat_trajectories
+from molgfn.sampling.scoring import ConfigReward, ScoreFn
+from molgfn.training.protocol import StepOutput
 
 
 def hashed_score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -51,29 +50,17 @@ class GFlowNet:
     def __init__(self, cfg: Any, score_fn: ScoreFn | None = None, min_score: float = 1e-4):
         self.cfg = cfg
         torch.set_num_threads(getattr(cfg.run, "threads", 1))
-        self.device = torch.device(cfg.run.device)
-        self.rng = np.random.default_rng(cfg.run.seed)
-        torch.manual_seed(cfg.run.seed)
-        self.vocab = load_vocabulary(cfg.env.vocab)
-        self.env = FragmentEnv(self.vocab, cfg.env.max_frags)
-        beta_scale = max(2.0 * cfg.train.beta_max, 1.0)
-        self.policy = FragmentPolicy(
-            self.env,
-            hidden=cfg.model.hidden,
-            layers=cfg.model.layers,
-            layer=cfg.model.layer,
-            beta_bins=cfg.model.beta_embedding,
-            beta_scale=beta_scale,
-        ).to(self.device)
-        pool = None
+        workers = 0
         if score_fn is None:  # the config's reward, which worker processes can rebuild
             score_fn = ConfigReward(cfg)
             min_score = score_fn.min_score
             workers = getattr(cfg.run, "workers", 0)
-            pool = ScorePool(self.vocab, score_fn, workers) if workers > 0 else None
-        self.sampler = Sampler(
-            self.env, self.policy, score_fn, min_score=min_score, device=self.device, pool=pool
-        )
+        self.model = SamplingModel(cfg, score_fn, min_score)
+        self.device, self.rng = self.model.device, self.model.rng
+        self.vocab, self.env, self.policy = self.model.vocab, self.model.env, self.model.policy
+        self.sampler = self.model.sampler
+        if workers > 0:  # finished molecules are assembled and scored in worker processes
+            self.sampler.pool = ScorePool(self.vocab, score_fn, workers)
         self.objective = build_objective(cfg, self.policy, self.sampler)
         log_z_params = list(self.policy.log_z_head.parameters())
         ids = {id(p) for p in log_z_params}
@@ -105,6 +92,7 @@ class GFlowNet:
         return np.full(n, lo) if hi <= lo else self.rng.uniform(lo, hi, size=n)
 
     def train_step(self, step: int) -> StepOutput:
+        """The ``step``-th update (steps count from 1, as the trainer's and the run store's do)."""
         cfg = self.cfg.train
         if cfg.sample_ahead:
             # this step trains on the batch rolled out during the previous one (with the parameters one
@@ -146,7 +134,9 @@ class GFlowNet:
             "sample_time": fresh.sample_time,
             "lr": self.optimizer.param_groups[0]["lr"],
         }
-        if (step + 1) % self.cfg.train.metrics_every == 0:
+        # on the steps whose summary the trainer logs (not at a last step between them: a run extended later
+        # by --resume must store the same rows as one trained to the end at once)
+        if step % cfg.metrics_every == 0:
             metrics["intdiv_top1000"] = self.tracker.diversity_of_top(1000)
         return StepOutput(metrics, fresh.n, fresh.smiles, fresh.score, fresh.components)
 
@@ -203,78 +193,31 @@ class GFlowNet:
         self.trajectories_seen = state["trajectories_seen"]
         self.tracker.load_state_dict(state["tracker"])
 
-    # -- model likelihood ---------------------------------------------------------------------------------------
-    @torch.no_grad()
+    # -- model likelihood and exact check: the sampling model's --------------------------------------------
     def log_prob_estimate(self, trees: list, beta: float, n_samples: int = 16) -> np.ndarray:
-        """Importance-sampling estimate of log P_T(x), the log-probability that the model ends at each tree.
+        """See :meth:`molgfn.sampling.model.SamplingModel.log_prob_estimate`."""
+        return self.model.log_prob_estimate(trees, beta, n_samples)
 
-        P_T(x) = E_{τ∼P_B(·|x)}[P_F(τ)/P_B(τ|x)] with the uniform per-leaf P_B. Backward paths reach only one
-        forward action per symmetry orbit, so the average estimates P_T(x)·W(x) (see molgfn.chem.tree);
-        the symmetry weight is divided out.
-        """
-        from molgfn.chem.tree import log_symmetry_weight
-        from molgfn.objectives.base import evaluate, per_trajectory_sum
-        from molgfn.sample import backward_actions
-
-        self.policy.eval()
-        sequences = [backward_actions(t, self.rng) for t in trees for _ in range(n_samples)]
-        trajs = self.sampler.from_sequences(sequences, np.full(len(sequences), float(beta)), score=False)
-        ev = evaluate(self.policy, trajs, learned_backward=False)
-        log_ratio = per_trajectory_sum(ev.log_pf - ev.log_pb, ev.traj, trajs.n).cpu().numpy()
-        log_ratio = log_ratio.reshape(len(trees), n_samples)
-        estimate = np.logaddexp.reduce(log_ratio, axis=1) - np.log(n_samples)
-        return estimate - np.array([log_symmetry_weight(t, self.vocab) for t in trees])
-
-    # -- exact check --------------------------------------------------------------------------------------
-    @torch.no_grad()
     def exact_policy(self, beta: float):
-        """The policy as a function for :func:`molgfn.chem.enumerate.exact_terminal_distribution`."""
-        self.policy.eval()
-
-        def policy(trees):
-            batch = self.env.from_trees(list(trees))
-            b = torch.full((len(trees),), float(beta), device=self.device)
-            return self.policy(batch, b).flat_probs()
-
-        return policy
+        """See :meth:`molgfn.sampling.model.SamplingModel.exact_policy`."""
+        return self.model.exact_policy(beta)
 
 
 def build_objective(cfg: Any, policy: FragmentPolicy, sampler: Sampler):
-    """The objective named by ``cfg.objective.name`` with its options."""
-    name, opt = cfg.objective.name, cfg.objective
-    if name not in OBJECTIVES:
-        raise MolgfnError(f"objective.name: must be one of {', '.join(OBJECTIVES)} (got {name!r})")
-    common = dict(learned_backward=cfg.model.learned_backward, grad_clip=cfg.train.grad_clip)
-    cls = OBJECTIVES[name]
-    if cls.on_policy and (cfg.train.epsilon > 0 or cfg.train.replay_fraction > 0):
+    """The objective named by ``cfg.objective.name``, with the options its registry entry names."""
+    spec = objective_spec(cfg.objective.name)
+    if spec.on_policy and (cfg.train.epsilon > 0 or cfg.train.replay_fraction > 0):
         raise MolgfnError(
-            f"train.epsilon and train.replay_fraction must be 0 for the on-policy objective {name!r}"
+            f"train.epsilon and train.replay_fraction must be 0 for the on-policy objective {spec.name!r}"
         )
-    if cls is SubTrajectoryBalance:
-        return cls(policy, lam=opt.subtb_lambda, **common)
-    if cls is RLGFN:
-        return cls(
-            policy,
-            gae_lambda=opt.gae_lambda,
-            critic_lr=opt.critic_lr,
-            trpo=opt.trpo,
-            trpo_max_kl=opt.trpo_max_kl,
-            coupled_backward=opt.coupled_backward,
-            sampler=sampler,
-            **common,
-        )
-    if cls is EntPPO:
-        return cls(
-            policy,
-            gae_lambda=opt.ent_gae_lambda,
-            critic_lr=opt.critic_lr,
-            epochs=opt.ppo_epochs,
-            minibatches=opt.ppo_minibatches,
-            clip=opt.ppo_clip,
-            seed=cfg.run.seed,
-            **common,
-        )
-    return cls(policy, **common)
+    extra = {"sampler": sampler} if spec.needs_sampler else {}
+    return spec.load()(
+        policy,
+        learned_backward=cfg.model.learned_backward,
+        grad_clip=cfg.train.grad_clip,
+        **spec.kwargs(cfg),
+        **extra,
+    )
 
 
 def build_algorithm(cfg: Any, score_fn: ScoreFn | None = None) -> GFlowNet:

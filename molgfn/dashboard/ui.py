@@ -1,7 +1,7 @@
 """Streamlit glue shared by the dashboard pages (``app/``): settings, cached loaders, run pickers.
 
 Only presentation and caching live here; every computation is a call into the package
-(:mod:`molgfn.runs`, :mod:`molgfn.dashboard`, :mod:`molgfn.explore`, :mod:`molgfn.drawing`).
+(:mod:`molgfn.training.runs`, :mod:`molgfn.dashboard.launch`, :mod:`molgfn.dashboard.explore`, :mod:`molgfn.dashboard.drawing`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from molgfn.dashboard import Settings, dashboard_runs, pump_queue, run_proxy_path
+from molgfn.dashboard.forms import run_proxy_path
+from molgfn.dashboard.launch import dashboard_runs, pump_queue
+from molgfn.dashboard.settings import Settings
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore
+from molgfn.training.runs import RunStore
 
 STATUS_LABELS = {"created": "starting"}  # a run folder whose trainer has not started its first step
 PLOT_TEMPLATE = "plotly_white"
@@ -97,8 +99,8 @@ def load_proxy(path: str) -> Any:
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def reference_set(path: str) -> Any:
-    """The proxy's training molecules as a :class:`molgfn.reference.ReferenceSet`."""
-    from molgfn.reference import ReferenceSet
+    """The proxy's training molecules as a :class:`molgfn.candidates.reference.ReferenceSet`."""
+    from molgfn.candidates.reference import ReferenceSet
 
     return ReferenceSet(load_proxy(path).train_smiles)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -21,7 +22,10 @@ import torch
 from molgfn.chem.env import ADD, FIRST, NOOP, STOP, BatchActions, FragmentEnv, TreeBatch
 from molgfn.chem.tree import Add, First, Tree
 from molgfn.nn.policy import FragmentPolicy
-from molgfn.scoring import Scored, ScoreFn, ScorePool, score_trees
+from molgfn.sampling.scoring import Scored, ScoreFn, score_trees
+
+if TYPE_CHECKING:
+    from molgfn.sampling.pool import ScorePool
 
 ACTION_FIELDS = ("kind", "node", "stem", "frag", "frag_stem")
 

@@ -1,0 +1,63 @@
+"""Progress of a run as the dashboard shows it: steps done, rate, time left."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from molgfn.errors import MolgfnError
+from molgfn.training.runs import RunStore
+
+
+@dataclass(frozen=True)
+class Progress:
+    step: int
+    steps: int
+    trajectories: int
+    traj_per_s: float | None
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        return min(1.0, self.step / self.steps) if self.steps else 0.0
+
+
+def run_progress(store: RunStore, window: int = 20) -> Progress:
+    """Step, total steps, trajectories, trajectories/s (mean of the last ``window`` steps) and the ETA."""
+    status = store.status()
+    try:
+        steps = int(store.config().train.steps)
+    except MolgfnError:
+        steps = int(status.get("steps") or 0)
+    try:
+        summary = store.summary()
+        recent = store.read_steps(
+            ["wall", "trajectories"], since_step=max(0, int(summary["step"] or 0) - window)
+        )
+    except (MolgfnError, Exception):  # noqa: BLE001 - a run folder being created has no database yet
+        return Progress(0, steps, 0, None, None)
+    step = int(summary["step"] or 0)
+    traj = int(summary["trajectories"] or 0)
+    rate = eta = None
+    if len(recent) >= 2:
+        dt = float(recent["wall"].iloc[-1] - recent["wall"].iloc[0])
+        dn = float(recent["trajectories"].iloc[-1] - recent["trajectories"].iloc[0])
+        dsteps = float(recent["step"].iloc[-1] - recent["step"].iloc[0])
+        if dt > 0:
+            rate = dn / dt
+            eta = max(0.0, (steps - step) * dt / dsteps) if dsteps > 0 else None
+    elif len(recent) == 1 and recent["wall"].iloc[0] > 0:
+        rate = float(recent["trajectories"].iloc[0] / recent["wall"].iloc[0])
+        eta = max(0.0, (steps - step) * float(recent["wall"].iloc[0]) / max(step, 1))
+    return Progress(step, steps, traj, rate, eta)
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "—"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
