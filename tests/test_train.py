@@ -21,8 +21,8 @@ from toy_algorithm import SMILES, build_toy
 from molgfn.cli import main
 from molgfn.config import load_config
 from molgfn.errors import MolgfnError
-from molgfn.runs import RunStore
-from molgfn.train import StepOutput, Trainer, TrainingFailed, load_factory
+from molgfn.training.runs import RunStore
+from molgfn.training.trainer import StepOutput, Trainer, TrainingFailed, load_factory
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = REPO / "configs" / "tiny.toml"
@@ -128,7 +128,7 @@ def assert_no_process_left(marker: str, timeout: float = 10) -> None:
 
 
 def test_kill_9_mid_run_then_resume(tmp_path):
-    """The real GFlowNet (molgfn.gflownet.build_algorithm) on configs/tiny.toml, killed with SIGKILL."""
+    """The real GFlowNet (molgfn.training.algorithm.build_algorithm) on configs/tiny.toml, killed with SIGKILL."""
     runs = tmp_path / "runs"
     common = ["--runs-dir", str(runs), "--no-progress"]
     proc = cli(
@@ -396,3 +396,45 @@ def test_every_objective_resumes_exactly(tmp_path, extra):
     split = run("split", 4, resume=True)
     assert split.read_steps().drop(columns=TIMING).equals(straight.read_steps().drop(columns=TIMING))
     assert split.read_molecules().equals(straight.read_molecules())
+
+
+def test_each_logged_figure_carries_the_step_it_belongs_to(tmp_path):
+    """The step-k row of the store and the step-k summary line of train.log describe the k-th update: the
+    summary statistics the algorithm computes for the log (intdiv_top1000) land on exactly the logged steps."""
+    cfg = load_config(
+        TINY, [f"run.runs_dir='{tmp_path}'", "train.steps=7", "train.metrics_every=3", "train.batch_size=8"]
+    )
+    store = RunStore.create(cfg, run_id="aligned")
+    assert Trainer.build(cfg, store, progress=False).run() == "finished"
+    steps = store.read_steps()
+    assert list(steps["step"]) == list(range(1, 8))
+    assert list(steps["trajectories"]) == [8 * k for k in range(1, 8)]
+    with_summary = steps.loc[steps["intdiv_top1000"].notna(), "step"].tolist()
+    assert with_summary == [3, 6]
+    logged = re.findall(r"step (\d+)/7 \| traj (\d+) \|.*", store.log_path.read_text())
+    assert [(int(s), int(t)) for s, t in logged] == [(3, 24), (6, 48), (7, 56)]
+    lines = [line for line in store.log_path.read_text().splitlines() if "| traj " in line]
+    for line, step in zip(lines, (3, 6)):
+        value = float(re.search(r"intdiv_top1000 ([-\d.e+]+)", line).group(1))
+        assert value == pytest.approx(steps.loc[steps["step"] == step, "intdiv_top1000"].item(), rel=1e-3)
+        loss = float(re.search(r"\| loss ([-\d.e+]+)", line).group(1))
+        assert loss == pytest.approx(steps.loc[steps["step"] == step, "loss"].item(), rel=1e-3)
+    assert "intdiv_top1000" not in lines[2]  # the last step, between summaries: its own figures only
+
+
+def test_a_run_recorded_by_an_older_layout_resumes(tmp_path):
+    """A run created before the package layout moved records its algorithm as molgfn.gflownet:build_algorithm
+    and its config holds objective.backward_guide = "forward": it resumes and finishes."""
+    runs = tmp_path / "runs"
+    common = ["--runs-dir", str(runs), "--no-progress"]
+    assert main(["train", "--config", str(TINY), "--run-id", "old", "--steps", "4", *common,
+                 "--set", "train.batch_size=8", "--set", "train.checkpoint_every=2"]) == 0  # fmt: skip
+    store = RunStore(runs / "old")
+    store.set_meta("algorithm", "molgfn.gflownet:build_algorithm")
+    text = store.config_path.read_text()
+    store.config_path.write_text(text.replace("[objective]\n", '[objective]\nbackward_guide = "forward"\n'))
+    assert 'backward_guide = "forward"' in store.config_path.read_text()
+    assert main(["train", "--resume", "old", "--steps", "6", *common]) == 0
+    assert store.status()["status"] == "finished"
+    assert list(store.read_steps()["step"]) == list(range(1, 7))
+    assert "resumed from the checkpoint at step 4" in store.log_path.read_text()
