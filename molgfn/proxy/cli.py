@@ -53,7 +53,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.set_defaults(func=run_train)
 
     predict = sub.add_parser("predict", help="score molecules with a proxy")
-    predict.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)")
+    predict.add_argument(
+        "proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)"
+    )
     predict.add_argument(
         "input", metavar="INPUT", type=Path, help="molecules: .smi (one SMILES per line) or a table"
     )
@@ -67,7 +69,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     predict.set_defaults(func=run_predict)
 
     info = sub.add_parser("info", help="print a proxy's metadata and held-out metrics")
-    info.add_argument("proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)")
+    info.add_argument(
+        "proxy", metavar="PROXY", type=Path, help="proxy file (.pt), or default (the shipped one)"
+    )
     info.add_argument("--json", action="store_true", help="print the metadata as JSON")
     info.set_defaults(func=run_info)
 
