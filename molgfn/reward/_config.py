@@ -87,6 +87,12 @@ class Table:
             raise self.error(key, f"must be >= {ge} (got {value})")
         return value
 
+    def boolean(self, key: str, default: Any = _REQUIRED) -> bool:
+        value = self.raw(key, default)
+        if not isinstance(value, bool):
+            raise self.error(key, f"must be true or false, got {_type_name(value)} {value!r}")
+        return value
+
     def string(self, key: str, default: Any = _REQUIRED, *, choices: Sequence[str] | None = None) -> str:
         value = self.raw(key, default)
         if value is default and default is not _REQUIRED:

@@ -47,6 +47,31 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     show = sub.add_parser("show-config", help="print the default [reward] table as TOML")
     show.set_defaults(func=run_show_config)
 
+    cache = subparsers.add_parser(
+        "cache",
+        help="inspect or empty the oracle cache (docking and other expensive values)",
+        description="The oracle cache keeps every value an expensive component (docking, a plugin marked "
+        "expensive = true) computed, so no molecule is paid for twice. Default file: $MOLGFN_ORACLE_CACHE "
+        "or ~/.cache/molgfn/oracle.sqlite ([reward] oracle_cache = PATH in a run config).",
+    )
+    csub = cache.add_subparsers(dest="cache_command", metavar="SUBCOMMAND", required=True)
+    info = csub.add_parser("info", help="one line per oracle: values stored, failures, time paid")
+    clear = csub.add_parser("clear", help="delete the values of one oracle (--key) or of all")
+    clear.add_argument(
+        "--key", help="the oracle's key (or a unique prefix), as `molgfn cache info` prints it"
+    )
+    poses = csub.add_parser("poses", help="write the best docked poses of an oracle as SDF")
+    poses.add_argument("--key", required=True, help="the docking oracle's key (or a unique prefix)")
+    poses.add_argument("--top", type=int, default=100, help="how many, best scores first (default 100)")
+    poses.add_argument("--out", type=Path, required=True, help="SDF file to write")
+    for p in (info, clear, poses):
+        p.add_argument(
+            "--cache", type=Path, help="cache file (default: $MOLGFN_ORACLE_CACHE or ~/.cache/...)"
+        )
+    info.set_defaults(func=run_cache_info)
+    clear.set_defaults(func=run_cache_clear)
+    poses.set_defaults(func=run_cache_poses)
+
 
 def read_molecules(path: Path, smiles_column: str | None = None) -> tuple[pd.DataFrame, str]:
     """Read an input file into a frame and return it with the name of its SMILES column."""
@@ -105,8 +130,11 @@ def run_score(args: argparse.Namespace) -> int:
         reward = Reward.from_toml(args.config)
     else:
         reward = Reward.from_config(copy.deepcopy(DEFAULT_REWARD_CONFIG))
-    result = reward.score(frame[column].tolist())
+    result = _score_with_progress(reward, frame[column].tolist())
     scores = result.to_frame().drop(columns="smiles")
+    failures = _oracle_failures(reward, result)
+    for name, reasons in failures.items():
+        scores.insert(list(scores.columns).index(name) + 1, f"{name}_error", reasons)
     if args.beta is not None:
         scores["log_reward"] = reward.log_reward(result.score, args.beta)
     clash = [c for c in scores.columns if c in frame.columns]
@@ -120,11 +148,101 @@ def run_score(args: argparse.Namespace) -> int:
         f"scored {len(table)} molecules ({n_invalid} invalid) with components {', '.join(reward.names)}; "
         f"mean score {float(result.score.mean()):.4f}; wrote {out}"
     )
+    for term in reward.terms:
+        stats = getattr(term.component, "stats", None)
+        if stats is not None:
+            print(
+                f"{term.name}: {stats.computed} computed, {stats.cached} from the cache "
+                f"({term.component.cache.path}), {stats.failed} failed"
+            )
+    for name, reasons in failures.items():
+        bad = [(s, r) for s, r in zip(table[column], reasons) if r]
+        for smiles, reason in bad[:10]:
+            print(f"molgfn: warning: {name}: {smiles}: {reason} (scored 0)", file=sys.stderr)
+        if len(bad) > 10:
+            print(
+                f"molgfn: warning: {name}: {len(bad) - 10} more failed (column {name}_error)", file=sys.stderr
+            )
     return 0
+
+
+def _score_with_progress(reward, smiles: list[str], chunk: int = 16):
+    """Score in chunks with a progress bar (an expensive oracle takes seconds per molecule)."""
+    from tqdm.auto import tqdm
+
+    from molgfn.reward.reward import RewardResult
+
+    if not any(getattr(t.component, "expensive", False) for t in reward.terms) or len(smiles) <= chunk:
+        return reward.score(smiles)
+    parts = []
+    with tqdm(total=len(smiles), unit="mol", desc="scoring", file=sys.stderr, disable=None) as bar:
+        for start in range(0, len(smiles), chunk):
+            parts.append(reward.score(smiles[start : start + chunk]))
+            bar.update(len(parts[-1].smiles))
+    return RewardResult.join(parts)
+
+
+def _oracle_failures(reward, result) -> dict[str, list[str]]:
+    """Per expensive component, the reason each molecule has no value ('' where it has one)."""
+    from molgfn.chem.molecules import MolBatch
+
+    out = {}
+    for term in reward.terms:
+        errors = getattr(term.component, "errors_of", None)
+        if errors is None:
+            continue
+        batch = MolBatch.parse(result.smiles)
+        out[term.name] = errors(batch)
+    return out
 
 
 def run_show_config(args: argparse.Namespace) -> int:
     import tomli_w
 
     sys.stdout.write(tomli_w.dumps({"reward": DEFAULT_REWARD_CONFIG}))
+    return 0
+
+
+def run_cache_info(args: argparse.Namespace) -> int:
+    from molgfn.reward.cache import OracleCache
+
+    cache = OracleCache(args.cache)
+    rows = cache.info()
+    print(f"oracle cache {cache.path}: {len(rows)} oracles, {sum(r['values'] for r in rows)} values")
+    for row in rows:
+        params = ", ".join(f"{k}={v}" for k, v in row["params"].items() if k != "kind")
+        print(
+            f"  {row['key']}  {row['kind']:<8} {row['values']:>7} values  {row['failed']:>5} failed  "
+            f"{row['pending']:>3} pending  {row['seconds'] / 3600:.2f} h paid  ({params})"
+        )
+    return 0
+
+
+def run_cache_clear(args: argparse.Namespace) -> int:
+    from molgfn.reward.cache import OracleCache
+
+    cache = OracleCache(args.cache)
+    n = cache.clear(args.key)
+    print(f"deleted {n} values from {cache.path}")
+    return 0
+
+
+def run_cache_poses(args: argparse.Namespace) -> int:
+    from molgfn.reward.cache import OracleCache
+
+    if args.top < 1:
+        raise MolgfnError(f"--top: must be at least 1 (got {args.top})")
+    cache = OracleCache(args.cache)
+    keys = [r["key"] for r in cache.info() if r["key"].startswith(args.key)]
+    if len(keys) != 1:
+        raise MolgfnError(
+            f"--key {args.key}: {len(keys)} oracles match in {cache.path} (see molgfn cache info)"
+        )
+    rows = cache.poses(keys[0], args.top)
+    with open(args.out, "w") as fh:
+        for smiles, value, block in rows:
+            lines = block.rstrip("\n").split("\n")
+            lines[0] = smiles
+            fh.write("\n".join(lines) + f"\n>  <smiles>\n{smiles}\n\n>  <vina_score>\n{value:.3f}\n\n$$$$\n")
+    print(f"wrote {len(rows)} poses to {args.out}")
     return 0

@@ -29,11 +29,12 @@ class ComponentKind:
     build: Builder
     unit_interval: bool
     help: str
+    default_transform: dict[str, Any] | None = None  # used when a component gives no transform
 
 
 COMPONENT_KINDS: dict[str, ComponentKind] = {}
 # modules whose import registers the built-in kinds
-BUILTIN_PROVIDERS = ("molgfn.reward.components", "molgfn.reward.plugins")
+BUILTIN_PROVIDERS = ("molgfn.reward.components", "molgfn.reward.plugins", "molgfn.reward.docking")
 
 
 def component_kinds() -> dict[str, ComponentKind]:
@@ -43,13 +44,15 @@ def component_kinds() -> dict[str, ComponentKind]:
     return COMPONENT_KINDS
 
 
-def register_kind(name: str, *, unit_interval: bool = False, help: str = "") -> Callable[[Builder], Builder]:
+def register_kind(
+    name: str, *, unit_interval: bool = False, help: str = "", default_transform: dict[str, Any] | None = None
+) -> Callable[[Builder], Builder]:
     """Register the decorated builder as the component kind ``name``."""
 
     def decorate(build: Builder) -> Builder:
         if name in COMPONENT_KINDS and COMPONENT_KINDS[name].build is not build:
             raise MolgfnError(f"reward component kind {name!r} is registered twice")
-        COMPONENT_KINDS[name] = ComponentKind(name, build, unit_interval, help)
+        COMPONENT_KINDS[name] = ComponentKind(name, build, unit_interval, help, default_transform)
         return build
 
     return decorate

@@ -32,6 +32,7 @@ import numpy as np
 from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward._config import Table
+from molgfn.reward.cache import Computed
 from molgfn.reward.components import resolve_path
 from molgfn.reward.kinds import register_kind
 
@@ -81,10 +82,27 @@ def import_callable(spec: str) -> Callable[[list[str]], Sequence[float]]:
     return obj
 
 
-class PythonPlugin:
+class _Expensive:
+    """What the oracle cache needs of a plugin marked ``expensive = true``."""
+
+    expensive = False
+
+    def oracle_params(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, **self._identity()}
+
+    def compute_molecules(self, smiles: Sequence[str]) -> Computed:
+        values = self.compute(MolBatch.parse(list(smiles)))
+        errors = [None if np.isfinite(v) else "no value" for v in values]
+        return Computed(values, errors)
+
+
+class PythonPlugin(_Expensive):
     """A user function ``f(smiles: list[str]) -> list[float]`` called once per batch, with a timeout."""
 
     kind = "python"
+
+    def _identity(self) -> dict[str, Any]:
+        return {"function": f"{self.function.__module__}:{getattr(self.function, '__qualname__', '')}"}
 
     def __init__(self, function: Callable[[list[str]], Sequence[float]], name: str, timeout: float) -> None:
         self.function = function
@@ -99,7 +117,9 @@ class PythonPlugin:
             function = import_callable(spec)
         except ValueError as exc:
             raise table.error("function", f"python plugin {name!r}: {exc}") from exc
-        return cls(function, name, timeout)
+        plugin = cls(function, name, timeout)
+        plugin.expensive = table.boolean("expensive", False)
+        return plugin
 
     @property
     def label(self) -> str:
@@ -129,7 +149,7 @@ class PythonPlugin:
         return _scatter(batch, index, _check_scores(result.get("value"), len(smiles), self.label))
 
 
-class CommandPlugin:
+class CommandPlugin(_Expensive):
     """An external program: SMILES on stdin, one per line; one number per line on stdout, same order.
 
     Run from ``argv`` directly (never through a shell), in ``base_dir`` (the config file's folder), with
@@ -155,7 +175,12 @@ class CommandPlugin:
             found = shutil.which(program) is not None
         if not found:
             raise table.error("command", f"command plugin {name!r}: program not found: {program!r}")
-        return cls(argv, name, timeout, cwd=base_dir)
+        plugin = cls(argv, name, timeout, cwd=base_dir)
+        plugin.expensive = table.boolean("expensive", False)
+        return plugin
+
+    def _identity(self) -> dict[str, Any]:
+        return {"command": list(self.argv)}
 
     @property
     def label(self) -> str:

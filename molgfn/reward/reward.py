@@ -27,7 +27,8 @@ from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward import aggregate as agg
 from molgfn.reward._config import Table
-from molgfn.reward.components import Component
+from molgfn.reward.cache import CachedComponent, OracleCache
+from molgfn.reward.components import Component, resolve_path
 from molgfn.reward.kinds import component_kinds
 from molgfn.reward.transforms import Identity, OutOfRangeError, Transform, transform_from_config
 
@@ -64,6 +65,18 @@ class RewardResult:
     raw: dict[str, np.ndarray]
     transformed: dict[str, np.ndarray]
     valid: np.ndarray
+
+    @staticmethod
+    def join(parts: Sequence[RewardResult]) -> RewardResult:
+        """The results of consecutive batches as one."""
+        names = list(parts[0].raw) if parts else []
+        return RewardResult(
+            [s for p in parts for s in p.smiles],
+            np.concatenate([p.score for p in parts]),
+            {k: np.concatenate([p.raw[k] for p in parts]) for k in names},
+            {k: np.concatenate([p.transformed[k] for p in parts]) for k in names},
+            np.concatenate([p.valid for p in parts]),
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per SMILES: smiles, valid, score, then ``<name>_raw`` and ``<name>`` per component."""
@@ -107,13 +120,15 @@ class Reward:
         aggregation = table.string("aggregation", "geometric", choices=agg.AGGREGATIONS)
         min_score = table.number("min_score", agg.DEFAULT_MIN_SCORE, gt=0.0, le=1.0)
         workers = table.integer("workers", 0, ge=0)
+        cache_path = table.string("oracle_cache", "")
+        cache = OracleCache(resolve_path(cache_path, base_dir) if cache_path else None)
         raw_components = table.raw("components")
         if not isinstance(raw_components, (list, tuple)) or not raw_components:
             raise table.error("components", "must be a non-empty array of tables ([[reward.components]])")
         table.finish()
         terms: list[RewardTerm] = []
         for i, item in enumerate(raw_components):
-            term = _term_from_config(Table(item, f"reward.components[{i}]"), base_dir)
+            term = _term_from_config(Table(item, f"reward.components[{i}]"), base_dir, cache)
             if term.name in {t.name for t in terms}:
                 raise MolgfnError(
                     f"reward.components[{i}].name: duplicate name {term.name!r} (names must be unique; "
@@ -174,7 +189,7 @@ class Reward:
         return agg.log_reward(score, beta, self.min_score)
 
 
-def _term_from_config(table: Table, base_dir: Path | None) -> RewardTerm:
+def _term_from_config(table: Table, base_dir: Path | None, cache: OracleCache) -> RewardTerm:
     kinds = component_kinds()
     kind = table.string("kind", choices=tuple(kinds))
     name = table.string("name", kind)
@@ -191,10 +206,14 @@ def _term_from_config(table: Table, base_dir: Path | None) -> RewardTerm:
     transform_table = table.table("transform", None)
     if transform_table is not None:
         transform = transform_from_config(transform_table)
+    elif kinds[kind].default_transform is not None:
+        transform = transform_from_config(Table(kinds[kind].default_transform, table.field("transform")))
     elif kinds[kind].unit_interval:
         transform = Identity()
     else:
         raise table.error("transform", f"required for kind {kind!r} (its raw values are not in [0, 1])")
     component = kinds[kind].build(table, name, base_dir)
+    if getattr(component, "expensive", False):  # docking, plugins marked expensive: never paid twice
+        component = CachedComponent(component, cache)
     table.finish()
     return RewardTerm(name, component, transform, weight)

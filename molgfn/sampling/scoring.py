@@ -70,7 +70,12 @@ class ConfigReward:
 
     def __call__(self, smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         result = self.reward.score(smiles)
-        return np.asarray(result.score, dtype=np.float64), dict(result.transformed)
+        components = dict(result.transformed)
+        for term in self.reward.terms:  # an expensive oracle: its raw value, and whether it was paid now
+            if getattr(term.component, "expensive", False):
+                components[f"{term.name}_raw"] = result.raw[term.name]
+                components[f"{term.name}_cached"] = np.asarray(term.component.last_cached, dtype=np.float64)
+        return np.asarray(result.score, dtype=np.float64), components
 
     def __getstate__(self) -> dict:
         return {"cfg": self.cfg, "_reward": None}  # a worker builds its own (proxy loaded there)

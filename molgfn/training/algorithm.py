@@ -31,6 +31,19 @@ def hashed_score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return score, {"hashed": score}
 
 
+def _oracle_metrics(smiles: list[str], components: dict[str, np.ndarray]) -> dict[str, float]:
+    """Per expensive oracle of a batch: molecules it was paid for now, found in the cache, and that failed."""
+    out = {}
+    for key in components:
+        if not key.endswith("_cached") or f"{key[:-7]}_raw" not in components:
+            continue
+        name, cached, raw = key[:-7], components[key], components[f"{key[:-7]}_raw"]
+        out[f"{name}_calls"] = float(len({s for s, c in zip(smiles, cached) if c == 0}))
+        out[f"{name}_cached"] = float(np.sum(cached == 1))
+        out[f"{name}_failed"] = float(np.sum(np.isnan(raw)))
+    return out
+
+
 def _lr_lambda(schedule: str, steps: int, warmup: int):
     def f(step: int) -> float:
         scale = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
@@ -133,6 +146,7 @@ class GFlowNet:
             "unique_fraction": len(set(fresh.smiles)) / fresh.n,
             "sample_time": fresh.sample_time,
             "lr": self.optimizer.param_groups[0]["lr"],
+            **_oracle_metrics(fresh.smiles, fresh.components),
         }
         # on the steps whose summary the trainer logs (not at a last step between them: a run extended later
         # by --resume must store the same rows as one trained to the end at once)
