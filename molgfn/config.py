@@ -42,6 +42,7 @@ from molgfn.reward import DEFAULT_REWARD_CONFIG
 # fields older run configs may hold, with the one value they had an effect with: read back and dropped
 RETIRED_FIELDS: dict[str, Any] = {"objective.backward_guide": "forward"}
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+RAY_ADDRESS = re.compile(r"^(|auto|[A-Za-z0-9_.-]+:[0-9]{1,5})$")
 
 
 def _f(default: Any, help: str, **constraints: Any) -> Any:
@@ -65,6 +66,19 @@ class RunSection:
         ge=0,
         le=64,
     )
+    backend: str = _f(
+        "local",
+        "where finished molecules are assembled and scored: 'local' (run.workers processes on this machine) "
+        "or 'ray' (Ray actors on this machine or a cluster; pip install 'molgfn[ray]')",
+        choices=("local", "ray"),
+    )
+    ray_address: str = _f(
+        "",
+        "with backend 'ray': '' starts an embedded Ray on this machine; 'auto' joins the cluster started "
+        "here with `ray start`; HOST:PORT joins the cluster whose head is there",
+        pattern=RAY_ADDRESS,
+    )
+    ray_actors: int = _f(0, "with backend 'ray': scoring actors (0: one per CPU of the cluster)", ge=0)
 
 
 @dataclass(frozen=True)
@@ -215,6 +229,8 @@ def _check_value(value: Any, kind: type, meta: Mapping[str, Any]) -> tuple[Any, 
         return value, f"must be one of {', '.join(choices)} (got {value!r})"
     pattern = meta.get("pattern")
     if pattern is not None and not pattern.match(value):
+        if pattern is RAY_ADDRESS:
+            return value, f"must be '', 'auto' or HOST:PORT of a Ray head (got {value!r})"
         return value, f"must use only letters, digits, '_', '.' and '-' (got {value!r})"
     for op, test, sign in (
         ("ge", lambda v, b: v >= b, ">="),

@@ -335,6 +335,19 @@ def test_an_upload_over_the_limit_is_refused_with_a_message(empty_runs, monkeypa
     assert not uploads.exists() or not any(uploads.iterdir())
 
 
+def test_train_form_offers_the_ray_backend_and_checks_its_address(empty_runs, monkeypatch):
+    at = train_page(empty_runs, monkeypatch)
+    assert at.selectbox(key="backend").options == ["local", "ray"]
+    assert at.text_input(key="ray_address").disabled
+    at.selectbox(key="backend").select("ray").run()
+    assert not at.text_input(key="ray_address").disabled
+    at.text_input(key="ray_address").input("head node").run()
+    at.button(key="launch").click().run()
+    assert_clean(at)
+    assert len(at.error) == 1 and "HOST:PORT" in at.error[0].value, [e.value for e in at.error]
+    assert not list_runs(empty_runs).shape[0]
+
+
 def test_an_uploaded_table_is_stored_inside_the_runs_dir_and_queues_a_run(empty_runs, monkeypatch):
     from molgfn import dashboard
 

@@ -94,3 +94,26 @@ def test_cache_info_and_clear(plugin, tmp_path, capsys):
     assert "deleted 2 values" in capsys.readouterr().out
     Reward.from_config(reward_config(cache)).score(["CCO"])
     assert sorted(plugin.read_text().split()) == ["CCN", "CCO", "CCO"]  # cleared: computed again
+
+
+def test_a_runs_progress_counts_paid_and_cached_oracle_calls(plugin, tmp_path, monkeypatch):
+    from molgfn.dashboard import format_oracle, run_progress
+    from molgfn.training.runs import RunStore
+
+    repo = Path(__file__).resolve().parents[1]
+    config = tmp_path / "run.toml"
+    text = (repo / "configs" / "tiny.toml").read_text()
+    text = text.replace("[reward]\n", f'[reward]\noracle_cache = "{tmp_path / "oracle.sqlite"}"\n')
+    extra = 'kind = "python"\nname = "length"\nfunction = "slowplugin:length"\nexpensive = true\n'
+    config.write_text(text + "\n[[reward.components]]\n" + extra)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--config", str(config), "--steps", "4", "--set", "run.workers=0"]) == 0
+    (folder,) = (tmp_path / "runs").iterdir()
+    progress = run_progress(RunStore.open(folder))
+    paid = len(plugin.read_text().split())  # molecules the plugin was called on
+    assert progress.oracle_paid == paid and 0 < paid <= 64
+    assert progress.oracle_paid + progress.oracle_cached == 64  # 4 steps x 16 molecules, each once
+    assert progress.oracle_in_flight is None  # finished, nothing in flight
+    assert format_oracle(progress) == f"oracle: {paid} paid · {64 - paid} cached"
+    plain = run_progress(RunStore.open(folder))
+    assert plain.step == 4

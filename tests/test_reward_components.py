@@ -74,6 +74,22 @@ def test_proxy_component_mean_minus_kappa_std_and_only_valid_molecules_sent(fake
     assert fake_proxy.calls == [["CCCC", "CO"]]
 
 
+def test_proxy_acquisitions_ucb_and_expected_improvement(fake_proxy) -> None:
+    batch = MolBatch.parse(["CCCC", "CO"])  # the fake proxy: mean 4 + len/4 (5, 4.5), std 0.5
+    ucb = ProxyActivity(fake_proxy, kappa=2.0, acquisition="ucb").compute(batch)
+    np.testing.assert_allclose(ucb, [5.0 + 1.0, 4.5 + 1.0])
+    ei = ProxyActivity(fake_proxy, acquisition="ei", best=5.0).compute(batch)
+    # at the best: std * pdf(0); 1 std below it: 0.5 * (pdf(-1) - cdf(-1))
+    pdf0, pdf1, cdf1 = 1 / np.sqrt(2 * np.pi), np.exp(-0.5) / np.sqrt(2 * np.pi), 0.15865525393145707
+    np.testing.assert_allclose(ei, [0.5 * pdf0, 0.5 * (pdf1 - cdf1)], rtol=1e-9)
+    identity = {"kind": "identity"}
+    reward = {
+        "components": [{"kind": "proxy", "model": fake_proxy, "acquisition": "ei", "transform": identity}]
+    }
+    with pytest.raises(MolgfnError, match=r"reward.components\[0\].best: acquisition 'ei' needs 'best'"):
+        Reward.from_config(reward)
+
+
 def test_proxy_returning_wrong_length_raises_naming_component() -> None:
     class Broken:
         def predict(self, smiles):

@@ -13,6 +13,7 @@ from molgfn.dashboard import (
     config_template,
     field_help,
     format_duration,
+    format_oracle,
     launch_log_path,
     list_proxies,
     list_targets,
@@ -190,6 +191,28 @@ with left:
             "Seed", value=int(data["run"].get("seed", 0)), step=1, help=HELP["run.seed"], key="seed"
         )
         field_error("run.seed")
+    b1, b2 = st.columns(2)
+    with b1:
+        backends = ["local", "ray"]
+        fields["run.backend"] = st.selectbox(
+            "Scoring backend",
+            backends,
+            index=backends.index(data["run"].get("backend", "local"))
+            if data["run"].get("backend", "local") in backends
+            else 0,
+            help=HELP["run.backend"],
+            key="backend",
+        )
+        field_error("run.backend")
+    with b2:
+        fields["run.ray_address"] = st.text_input(
+            "Ray address",
+            value=str(data["run"].get("ray_address", "")),
+            help=HELP["run.ray_address"],
+            key="ray_address",
+            disabled=fields["run.backend"] != "ray",
+        )
+        field_error("run.ray_address")
 
     st.markdown("**Reward weights** (0: computed and shown, not used)")
     cols = st.columns(max(1, len(components)))
@@ -308,6 +331,8 @@ with right:
                     progress.fraction,
                     text=f"step {progress.step}/{progress.steps} · {rate} · ETA {format_duration(progress.eta_s) if row.status == 'running' else '—'}",
                 )
+                if oracle := format_oracle(progress):
+                    st.caption(oracle)
                 if row.status == "running":
                     if st.button("Stop", key=f"stop_{row.id}", help="checkpoint, then stop (resumable)"):
                         try:

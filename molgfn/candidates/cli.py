@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from molgfn.errors import MolgfnError
+from molgfn.reward.cli import add_backend_arguments, backend_of
 
 FORMATS = (".csv", ".sdf", ".smi")
 
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="folder of the runs (default runs)"
     )
+    add_backend_arguments(sample)
     sample.set_defaults(func=_sample)
 
     generator = sub.add_parser("generator", help="package a trained run as a generator folder")
@@ -101,7 +103,10 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.filters:
         parse_filters(args.filters)  # validate before loading the model
+    backend, address, actors = backend_of(args)  # a bad address fails before the model loads
     generator = load_generator(args.model, args.runs_dir)
+    if backend == "ray":
+        generator.use_ray(address, actors)
     lo, hi = generator.beta_range
     if args.beta is not None and not lo <= args.beta <= hi:
         print(
@@ -119,6 +124,7 @@ def _sample(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     bar.close()
+    generator.close()
     if report.produced == 0:
         detail = ", ".join(f"{k}: {v}" for k, v in report.filtered.items()) or "none"
         raise MolgfnError(

@@ -98,6 +98,7 @@ class Generator:
         self.model = SamplingModel(cfg, self.scorer, self.scorer.min_score)
         self.model.policy.load_state_dict(policy_state)
         self.model.policy.eval()
+        self.remote = None  # a RemoteScorer on Ray (:meth:`use_ray`)
         workers = cfg.run.workers
         # each worker rolls out, assembles (and, when asked, scores) its share of every batch
         self.pool = (
@@ -106,10 +107,21 @@ class Generator:
             else None
         )
 
+    def use_ray(self, address: str = "", actors: int = 0) -> None:
+        """Score on Ray actors (this machine or a cluster); the rollout stays in this process."""
+        from molgfn.reward.remote import RemoteScorer
+
+        self.close()
+        self.pool = None
+        self.remote = RemoteScorer(self.cfg.build_reward, address, actors)
+
     def close(self) -> None:
-        """Stop the worker processes, if any (they also stop when this process exits)."""
+        """Stop the worker processes or Ray actors, if any (they also stop when this process exits)."""
         if self.pool is not None:
             self.pool.close()
+        if self.remote is not None:
+            self.remote.close()
+            self.remote = None
 
     def stream(
         self,
@@ -234,7 +246,7 @@ class Generator:
         if not kept_smiles:
             table = pd.DataFrame({"smiles": []})
             return table, report
-        result = self.reward.score(kept_smiles)
+        result = (self.remote or self.reward).score(kept_smiles)
         table = molecule_table(
             kept_smiles,
             reward_result=result,

@@ -36,7 +36,7 @@ _EXPORTS = {
         "tail",
         "wait_for_status",
     ),
-    "molgfn.dashboard.progress": ("Progress", "run_progress", "format_duration"),
+    "molgfn.dashboard.progress": ("Progress", "run_progress", "format_duration", "format_oracle"),
     "molgfn.dashboard.forms": (
         "config_template",
         "set_field",

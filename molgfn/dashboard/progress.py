@@ -16,6 +16,11 @@ class Progress:
     trajectories: int
     traj_per_s: float | None
     eta_s: float | None
+    oracle_paid: int | None = None
+    """Expensive-oracle calls so far (None: the reward has no expensive component)."""
+    oracle_cached: int | None = None
+    oracle_in_flight: int | None = None
+    """Molecules being scored on Ray actors at the last report of a running run."""
 
     @property
     def fraction(self) -> float:
@@ -49,7 +54,32 @@ def run_progress(store: RunStore, window: int = 20) -> Progress:
     elif len(recent) == 1 and recent["wall"].iloc[0] > 0:
         rate = float(recent["trajectories"].iloc[0] / recent["wall"].iloc[0])
         eta = max(0.0, (steps - step) * float(recent["wall"].iloc[0]) / max(step, 1))
-    return Progress(step, steps, traj, rate, eta)
+    try:
+        oracle = store.oracle_counts()
+    except MolgfnError:
+        oracle = None
+    in_flight = status.get("oracle_in_flight") if status.get("status") == "running" else None
+    return Progress(
+        step,
+        steps,
+        traj,
+        rate,
+        eta,
+        oracle_paid=None if oracle is None else oracle[0],
+        oracle_cached=None if oracle is None else oracle[1],
+        oracle_in_flight=int(in_flight) if isinstance(in_flight, int | float) else None,
+    )
+
+
+def format_oracle(progress: Progress) -> str:
+    """'oracle: 120 paid · 4 in flight · 36 cached', or '' when the run has no expensive component."""
+    if progress.oracle_paid is None and progress.oracle_in_flight is None:
+        return ""
+    parts = [f"{progress.oracle_paid or 0} paid"]
+    if progress.oracle_in_flight is not None:
+        parts.append(f"{progress.oracle_in_flight} in flight")
+    parts.append(f"{progress.oracle_cached or 0} cached")
+    return "oracle: " + " · ".join(parts)
 
 
 def format_duration(seconds: float | None) -> str:

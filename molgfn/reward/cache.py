@@ -70,9 +70,15 @@ def file_digest(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _alive(pid: int | None) -> bool:
+def _alive(pid: int | str | None) -> bool:
+    """Whether the process that claimed a molecule still runs. A remote owner (a Ray actor,
+    ``ray:<actor>@<driver pid>``) is alive until its pool says otherwise (:meth:`OracleCache.release_owner`)
+    and while the driver that started it runs on this machine (the cache server's)."""
     if not pid:
         return False
+    if isinstance(pid, str) and not pid.isdigit():
+        driver = pid.rpartition("@")[2]
+        return _alive(int(driver)) if driver.isdigit() else True
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
@@ -138,9 +144,10 @@ class OracleCache:
                 out[smi] = (math.nan if value is None else float(value), error)
         return out
 
-    def claim(self, key: str, smiles: Sequence[str]) -> list[str]:
-        """Claim the molecules no process has computed or is computing; returns those now ours."""
-        conn, pid, now = self.connection(), os.getpid(), time.time()
+    def claim(self, key: str, smiles: Sequence[str], owner: str | None = None) -> list[str]:
+        """Claim the molecules no process has computed or is computing; returns those now ours.
+        ``owner``: who computes them (default: this process)."""
+        conn, pid, now = self.connection(), owner or os.getpid(), time.time()
         mine = []
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -187,12 +194,20 @@ class OracleCache:
             conn.execute("ROLLBACK")
             raise
 
-    def release(self, key: str, smiles: Iterable[str]) -> None:
+    def release(self, key: str, smiles: Iterable[str], owner: str | None = None) -> None:
         """Give back claims not computed (the oracle raised): another call may compute them."""
         conn = self.connection()
         conn.executemany(
             "DELETE FROM oracle_values WHERE key = ? AND smiles = ? AND state = 'pending' AND owner = ?",
-            [(key, smi, os.getpid()) for smi in smiles],
+            [(key, smi, owner or os.getpid()) for smi in smiles],
+        )
+
+    def release_owner(self, owner: str) -> int:
+        """Give back every claim of ``owner`` (a Ray actor that died): returns how many."""
+        return (
+            self.connection()
+            .execute("DELETE FROM oracle_values WHERE state = 'pending' AND owner = ?", (owner,))
+            .rowcount
         )
 
     def info(self) -> list[dict[str, Any]]:
@@ -352,3 +367,84 @@ class CachedComponent:
                     )
                 time.sleep(0.2)
         return out
+
+
+# ------------------------------------------------------------------------------------ on a Ray cluster
+# In a Ray actor every cache file is served by one CacheServer on the driver's machine, so that the
+# actors of every node share one file and its claims (no molecule paid for twice, whichever node asks).
+_ROUTE: tuple[Any, str] | None = None
+
+
+def open_cache(path: str | Path | None = None) -> OracleCache | RemoteOracleCache:
+    """The cache file at ``path`` (default: :func:`default_cache_path`), through the cache server when
+    this process is a Ray actor of a pool (:func:`route_to`)."""
+    cache = OracleCache(path)
+    if _ROUTE is None:
+        return cache
+    server, owner = _ROUTE
+    return RemoteOracleCache(server, owner, cache.path)
+
+
+def route_to(server: Any, owner: str) -> None:
+    """Send this process's cache calls to ``server`` (a CacheServer actor), claiming as ``owner``."""
+    global _ROUTE
+    _ROUTE = (server, owner)
+
+
+class CacheServer:
+    """The oracle cache files of a Ray pool, held by one process (a Ray actor) on the driver's machine."""
+
+    def __init__(self, driver_pid: int) -> None:
+        self.caches: dict[str, OracleCache] = {}
+        self.driver_pid = driver_pid  # claims die with the driver: a new run takes back what it left
+
+    def _owner(self, owner: str) -> str:
+        return f"{owner}@{self.driver_pid}"
+
+    def call(self, path: str, method: str, *args: Any) -> Any:
+        cache = self.caches.get(path)
+        if cache is None:
+            cache = self.caches[path] = OracleCache(path)
+        if method in ("claim", "release"):  # (key, smiles, owner)
+            args = (*args[:2], self._owner(args[2]))
+        return getattr(cache, method)(*args)
+
+    def release_owner(self, owner: str) -> int:
+        return sum(cache.release_owner(self._owner(owner)) for cache in self.caches.values())
+
+
+def start_cache_server() -> Any:
+    """A :class:`CacheServer` actor pinned to this (the driver's) node; needs a connected Ray."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+    server = ray.remote(num_cpus=0, max_restarts=-1)(CacheServer).options(scheduling_strategy=here)
+    return server.remote(os.getpid())
+
+
+class RemoteOracleCache:
+    """:class:`OracleCache`'s interface, each call answered by the driver's :class:`CacheServer`."""
+
+    def __init__(self, server: Any, owner: str, path: Path) -> None:
+        self.server, self.owner, self.path = server, owner, path
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+
+        return ray.get(self.server.call.remote(str(self.path), method, *args))
+
+    def register(self, key: str, kind: str, params: Mapping[str, Any]) -> None:
+        self._call("register", key, kind, dict(params))
+
+    def lookup(self, key: str, smiles: Sequence[str]) -> dict[str, tuple[float, str | None]]:
+        return self._call("lookup", key, list(smiles))
+
+    def claim(self, key: str, smiles: Sequence[str]) -> list[str]:
+        return self._call("claim", key, list(smiles), self.owner)
+
+    def store(self, key: str, smiles: Sequence[str], computed: Computed) -> None:
+        self._call("store", key, list(smiles), computed)
+
+    def release(self, key: str, smiles: Iterable[str]) -> None:
+        self._call("release", key, list(smiles), self.owner)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     score.add_argument("--beta", type=float, help="also write log_reward = beta * log(max(score, min_score))")
     score.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    add_backend_arguments(score)
     score.set_defaults(func=run_score)
 
     show = sub.add_parser("show-config", help="print the default [reward] table as TOML")
@@ -71,6 +73,38 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     info.set_defaults(func=run_cache_info)
     clear.set_defaults(func=run_cache_clear)
     poses.set_defaults(func=run_cache_poses)
+
+
+def add_backend_arguments(parser: argparse.ArgumentParser) -> None:
+    """--backend, --ray-address, --ray-actors: where molecules are scored (docs/oracles.md)."""
+    parser.add_argument(
+        "--backend",
+        choices=("local", "ray"),
+        help="score here (local, the default) or on Ray actors, on this machine or a cluster",
+    )
+    parser.add_argument(
+        "--ray-address",
+        help="with --backend ray: '' (default) an embedded Ray here, 'auto' the cluster started here, "
+        "or HOST:PORT of a Ray head",
+    )
+    parser.add_argument("--ray-actors", type=int, help="with --backend ray: actors (default: one per CPU)")
+
+
+def backend_of(args: argparse.Namespace) -> tuple[str, str, int]:
+    """(backend, ray address, actors) of the flags (default: local), checked before any work starts."""
+    backend = args.backend or "local"
+    address = args.ray_address or ""
+    actors = args.ray_actors if args.ray_actors is not None else 0
+    if backend == "local" and (args.ray_address is not None or args.ray_actors is not None):
+        raise MolgfnError("--ray-address/--ray-actors: only with --backend ray")
+    if actors < 0:
+        raise MolgfnError(f"--ray-actors: must be >= 0 (got {actors})")
+    if backend == "ray":
+        from molgfn.distributed import check_address, require_ray
+
+        require_ray("--backend")
+        check_address(address, "--ray-address")
+    return backend, address, actors
 
 
 def read_molecules(path: Path, smiles_column: str | None = None) -> tuple[pd.DataFrame, str]:
@@ -123,14 +157,21 @@ def run_score(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and not args.force:
         raise MolgfnError(f"--out: {out} exists; pass --force to overwrite it")
+    backend, address, actors = backend_of(args)
     frame, column = read_molecules(args.input, args.smiles_column)
     if frame.empty:
         raise MolgfnError(f"{args.input}: no molecules")
     if args.config is not None:
-        reward = Reward.from_toml(args.config)
+        build = functools.partial(Reward.from_toml, args.config.resolve())
     else:
-        reward = Reward.from_config(copy.deepcopy(DEFAULT_REWARD_CONFIG))
-    result = _score_with_progress(reward, frame[column].tolist())
+        build = functools.partial(Reward.from_config, copy.deepcopy(DEFAULT_REWARD_CONFIG))
+    reward = build()
+    remote_stats = None
+    if backend == "ray":
+        result, remote_stats, where = _score_on_ray(build, frame[column].tolist(), address, actors)
+        print(f"scored on Ray: {where}")
+    else:
+        result = _score_with_progress(reward, frame[column].tolist())
     scores = result.to_frame().drop(columns="smiles")
     failures = _oracle_failures(reward, result)
     for name, reasons in failures.items():
@@ -150,6 +191,8 @@ def run_score(args: argparse.Namespace) -> int:
     )
     for term in reward.terms:
         stats = getattr(term.component, "stats", None)
+        if remote_stats is not None and stats is not None:
+            stats = remote_stats.get(term.name, stats)
         if stats is not None:
             print(
                 f"{term.name}: {stats.computed} computed, {stats.cached} from the cache "
@@ -180,6 +223,27 @@ def _score_with_progress(reward, smiles: list[str], chunk: int = 16):
             parts.append(reward.score(smiles[start : start + chunk]))
             bar.update(len(parts[-1].smiles))
     return RewardResult.join(parts)
+
+
+def _score_on_ray(build, smiles: list[str], address: str, actors: int):
+    """Score on Ray actors with a progress bar: (result, oracle stats per name, where it ran)."""
+    from tqdm.auto import tqdm
+
+    from molgfn.reward.remote import RemoteScorer
+
+    with tqdm(total=len(smiles), unit="mol", desc="scoring on Ray", file=sys.stderr, disable=None) as bar:
+
+        def progress(done: int, in_flight: int) -> None:
+            bar.n = done
+            bar.set_postfix(in_flight=in_flight, refresh=False)
+            bar.refresh()
+
+        scorer = RemoteScorer(build, address, actors, on_progress=progress)
+        try:
+            result = scorer.score(smiles)
+        finally:
+            scorer.close()
+    return result, scorer.stats, scorer.pool.summary()
 
 
 def _oracle_failures(reward, result) -> dict[str, list[str]]:

@@ -93,21 +93,39 @@ class Predictor(Protocol):
     def predict(self, smiles: list[str]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
-class ProxyActivity:
-    """Predicted activity (e.g. pK) from the learned proxy: ``mean - kappa * std`` (``kappa = 0``: the mean).
+ACQUISITIONS = ("lcb", "ucb", "ei")
 
-    A positive ``kappa`` is a pessimistic (lower-confidence-bound) score that penalises molecules on
-    which the ensemble disagrees. Only valid molecules are sent to the model, in one call.
+
+class ProxyActivity:
+    """Predicted activity (e.g. pK) from the learned proxy, as one of three acquisitions of its ensemble
+    mean and spread: ``lcb`` (default) ``mean - kappa * std``, a pessimistic score that penalises molecules
+    on which the ensemble disagrees (``kappa = 0``: the mean); ``ucb`` ``mean + kappa * std``, optimism in
+    the face of uncertainty (active learning); ``ei`` the expected improvement over ``best`` under a
+    normal predictive distribution, ``(mean - best) Φ(z) + std φ(z)`` with ``z = (mean - best) / std``.
+    Only valid molecules are sent to the model, in one call.
     """
 
     kind = "proxy"
 
-    def __init__(self, model: Predictor, kappa: float = 0.0, name: str = "proxy") -> None:
+    def __init__(
+        self,
+        model: Predictor,
+        kappa: float = 0.0,
+        name: str = "proxy",
+        acquisition: str = "lcb",
+        best: float | None = None,
+    ) -> None:
         if not callable(getattr(model, "predict", None)):
             raise TypeError(f"proxy model for {name!r} has no predict() method")
+        if acquisition not in ACQUISITIONS:
+            raise ValueError(f"acquisition must be one of {ACQUISITIONS}, got {acquisition!r}")
+        if acquisition == "ei" and best is None:
+            raise ValueError("acquisition 'ei' needs 'best' (the best label so far)")
         self.model = model
         self.kappa = kappa
         self.name = name
+        self.acquisition = acquisition
+        self.best = best
 
     def compute(self, batch: MolBatch) -> np.ndarray:
         out = np.full(len(batch), np.nan)
@@ -122,8 +140,25 @@ class ProxyActivity:
                 f"reward component {self.name!r}: proxy returned {mean.size} means and {std.size} stds "
                 f"for {index.size} molecules"
             )
-        out[index] = mean - self.kappa * std if self.kappa else mean
+        out[index] = acquire(mean, std, self.acquisition, self.kappa, self.best)
         return out
+
+
+def acquire(
+    mean: np.ndarray, std: np.ndarray, acquisition: str = "lcb", kappa: float = 0.0, best: float | None = None
+) -> np.ndarray:
+    """An acquisition of predictive means and spreads (see :class:`ProxyActivity`)."""
+    if acquisition == "lcb":
+        return mean - kappa * std if kappa else mean
+    if acquisition == "ucb":
+        return mean + kappa * std
+    from scipy.stats import norm
+
+    gain = mean - float(best)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = gain / std
+        ei = gain * norm.cdf(z) + std * norm.pdf(z)
+    return np.where(std > 0, ei, np.maximum(gain, 0.0))
 
 
 def load_proxy(path: Path) -> Predictor:
@@ -194,6 +229,10 @@ def _similarity_from_config(table: Table, name: str, base_dir: Path | None) -> S
 
 def _proxy_from_config(table: Table, name: str, base_dir: Path | None) -> ProxyActivity:
     kappa = table.number("kappa", 0.0, ge=0.0)
+    acquisition = table.string("acquisition", "lcb", choices=ACQUISITIONS)
+    best = table.number("best", None) if table.has("best") else None
+    if acquisition == "ei" and best is None:
+        raise table.error("best", "acquisition 'ei' needs 'best', the best label so far")
     has_path, has_model = table.has("path"), table.has("model")
     if has_path == has_model:
         raise MolgfnError(
@@ -215,7 +254,7 @@ def _proxy_from_config(table: Table, name: str, base_dir: Path | None) -> ProxyA
         if not path.is_file():
             raise table.error("path", f"proxy file not found: {path}")
         model = load_proxy(path)
-    return ProxyActivity(model, kappa=kappa, name=name)
+    return ProxyActivity(model, kappa=kappa, name=name, acquisition=acquisition, best=best)
 
 
 # the built-in kinds, in the order messages list them (the plugins register python and command)

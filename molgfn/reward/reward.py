@@ -27,7 +27,7 @@ from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward import aggregate as agg
 from molgfn.reward._config import Table
-from molgfn.reward.cache import CachedComponent, OracleCache
+from molgfn.reward.cache import CachedComponent, OracleCache, open_cache
 from molgfn.reward.components import Component, resolve_path
 from molgfn.reward.kinds import component_kinds
 from molgfn.reward.transforms import Identity, OutOfRangeError, Transform, transform_from_config
@@ -121,7 +121,7 @@ class Reward:
         min_score = table.number("min_score", agg.DEFAULT_MIN_SCORE, gt=0.0, le=1.0)
         workers = table.integer("workers", 0, ge=0)
         cache_path = table.string("oracle_cache", "")
-        cache = OracleCache(resolve_path(cache_path, base_dir) if cache_path else None)
+        cache = open_cache(resolve_path(cache_path, base_dir) if cache_path else None)
         raw_components = table.raw("components")
         if not isinstance(raw_components, (list, tuple)) or not raw_components:
             raise table.error("components", "must be a non-empty array of tables ([[reward.components]])")

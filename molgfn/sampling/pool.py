@@ -135,3 +135,63 @@ class ScorePool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor = None
+
+
+def _ray_task(vocab: Vocabulary, score_fn: ScoreFn | None, cache_server: Any):
+    """In a Ray actor: route the oracle cache to the driver's server, then score pieces of trees."""
+    from molgfn.distributed import own_token
+    from molgfn.reward.cache import route_to
+
+    if cache_server is not None:
+        route_to(cache_server, own_token())
+
+    def task(piece: tuple[list[Tree], bool]) -> Scored:
+        trees, score = piece
+        return score_trees(trees, vocab, score_fn if score else None)
+
+    return task
+
+
+class RayScorePool:
+    """:class:`ScorePool`'s interface on Ray actors (``run.backend = "ray"``), on one machine or a cluster.
+
+    Every molecule is assembled and scored on an actor (none in the sampler's process), pieces go to
+    whichever actor is free, and a piece whose actor died is scored again elsewhere; the oracle cache is
+    served from this machine to every actor (:class:`molgfn.reward.cache.CacheServer`)."""
+
+    def __init__(
+        self, vocab: Vocabulary, score_fn: ScoreFn | None, actors: int = 0, address: str = ""
+    ) -> None:
+        import functools
+
+        from molgfn.distributed import ActorPool, connect
+        from molgfn.reward.cache import start_cache_server
+
+        connect(address)
+        self.vocab, self.score_fn = vocab, score_fn
+        self.cache_server = start_cache_server()
+        self.actors = ActorPool(
+            functools.partial(_ray_task, vocab, score_fn, self.cache_server),
+            actors,
+            address,
+            on_lost=self._release,
+        )
+        self.workers = self.actors.size
+        self.policy = None
+
+    def _release(self, token: str) -> None:
+        """A dead actor's claims on the oracle cache go back before its pieces are scored elsewhere."""
+        import ray
+
+        ray.get(self.cache_server.release_owner.remote(token), timeout=60)
+
+    def submit(self, trees: list[Tree], score: bool) -> list[tuple[list[Tree], bool, int]]:
+        pieces = [trees[i : i + PIECE] for i in range(0, len(trees), PIECE)]
+        tickets = self.actors.submit([(p, score) for p in pieces], weights=[len(p) for p in pieces])
+        return [(p, score, t) for p, t in zip(pieces, tickets)]
+
+    def gather(self, pending: list[tuple[list[Tree], bool, int]], local: ScoreFn | None) -> list[Scored]:
+        return self.actors.results([t for _, _, t in pending])
+
+    def close(self) -> None:
+        self.actors.close()

@@ -18,7 +18,7 @@ from molgfn.errors import MolgfnError
 from molgfn.nn.policy import FragmentPolicy
 from molgfn.objectives.registry import objective_spec
 from molgfn.sampling.model import SamplingModel
-from molgfn.sampling.pool import ScorePool
+from molgfn.sampling.pool import RayScorePool, ScorePool
 from molgfn.sampling.sampler import Sampler, concat_trajectories
 from molgfn.sampling.scoring import ConfigReward, ScoreFn
 from molgfn.training.protocol import StepOutput
@@ -32,14 +32,16 @@ def hashed_score(smiles: list[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def _oracle_metrics(smiles: list[str], components: dict[str, np.ndarray]) -> dict[str, float]:
-    """Per expensive oracle of a batch: molecules it was paid for now, found in the cache, and that failed."""
+    """Per expensive oracle of a batch: molecules it was paid for now (once per distinct molecule), the
+    rest (found in the cache, or repeats of a molecule paid for in this batch), and those that failed."""
     out = {}
     for key in components:
         if not key.endswith("_cached") or f"{key[:-7]}_raw" not in components:
             continue
         name, cached, raw = key[:-7], components[key], components[f"{key[:-7]}_raw"]
-        out[f"{name}_calls"] = float(len({s for s, c in zip(smiles, cached) if c == 0}))
-        out[f"{name}_cached"] = float(np.sum(cached == 1))
+        calls = len({s for s, c in zip(smiles, cached) if c == 0})
+        out[f"{name}_calls"] = float(calls)
+        out[f"{name}_cached"] = float(len(cached) - calls)
         out[f"{name}_failed"] = float(np.sum(np.isnan(raw)))
     return out
 
@@ -64,6 +66,11 @@ class GFlowNet:
         self.cfg = cfg
         torch.set_num_threads(getattr(cfg.run, "threads", 1))
         workers = 0
+        backend = getattr(cfg.run, "backend", "local")
+        if backend == "ray":  # fail fast (Ray missing, head unreachable) before the model is built
+            from molgfn.distributed import connect
+
+            connect(cfg.run.ray_address)
         if score_fn is None:  # the config's reward, which worker processes can rebuild
             score_fn = ConfigReward(cfg)
             min_score = score_fn.min_score
@@ -72,7 +79,9 @@ class GFlowNet:
         self.device, self.rng = self.model.device, self.model.rng
         self.vocab, self.env, self.policy = self.model.vocab, self.model.env, self.model.policy
         self.sampler = self.model.sampler
-        if workers > 0:  # finished molecules are assembled and scored in worker processes
+        if backend == "ray":  # ... on Ray actors, on this machine or a cluster
+            self.sampler.pool = RayScorePool(self.vocab, score_fn, cfg.run.ray_actors, cfg.run.ray_address)
+        elif workers > 0:  # finished molecules are assembled and scored in worker processes
             self.sampler.pool = ScorePool(self.vocab, score_fn, workers)
         self.objective = build_objective(cfg, self.policy, self.sampler)
         log_z_params = list(self.policy.log_z_head.parameters())
@@ -99,6 +108,22 @@ class GFlowNet:
         self._ahead = None
         if self.sampler.pool is not None:
             self.sampler.pool.close()
+
+    def scoring_nodes(self) -> dict[str, int] | None:
+        """Molecules scored per Ray node so far (None on the local backend)."""
+        pool = self.sampler.pool
+        return dict(pool.actors.nodes) if isinstance(pool, RayScorePool) else None
+
+    def scoring_retried(self) -> int:
+        """Pieces of batches scored again on another Ray actor after theirs died."""
+        pool = self.sampler.pool
+        return pool.actors.retried if isinstance(pool, RayScorePool) else 0
+
+    def set_scoring_progress(self, hook) -> None:
+        """``hook(done, in_flight)`` as the Ray actors finish pieces of a batch (local backend: never)."""
+        pool = self.sampler.pool
+        if isinstance(pool, RayScorePool):
+            pool.actors.on_progress = hook
 
     def draw_beta(self, n: int) -> np.ndarray:
         lo, hi = self.cfg.train.beta_min, self.cfg.train.beta_max

@@ -24,6 +24,9 @@ RESUMABLE_OVERRIDES = (
     "run.threads",
     "run.workers",
     "run.device",
+    "run.backend",
+    "run.ray_address",
+    "run.ray_actors",
 )
 
 
@@ -109,7 +112,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"molgfn: error: {exc}", file=sys.stderr)
         return 1
     print(f"molgfn: run {store.id} {status} at step {trainer.step}", file=sys.stderr)
-    return 0
+    return 3 if trainer.backend_lost else 0  # 3: stopped because the Ray cluster went away
 
 
 def _resumed_config(store: RunStore, overrides: list[str]):

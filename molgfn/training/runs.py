@@ -348,6 +348,26 @@ class RunStore:
         finally:
             conn.close()
 
+    def oracle_counts(self) -> tuple[int, int] | None:
+        """Expensive-oracle calls of the run so far: (paid, taken from the cache), summed over the steps'
+        ``<component>_calls`` and ``<component>_cached`` columns; None when the reward has no such component."""
+        conn = self._reader()
+        try:
+            try:
+                columns = self._columns(conn, "steps")
+            except sqlite3.Error:
+                return None
+            calls = [c for c in columns if c.endswith("_calls")]
+            cached = [c for c in columns if c.endswith("_cached")]
+            if not calls and not cached:
+                return None
+            sums = [f"COALESCE(SUM({_quote(c)}), 0)" for c in (*calls, *cached)]
+            row = conn.execute(f"SELECT {', '.join(sums)} FROM steps").fetchone()
+        finally:
+            conn.close()
+        values = [int(v) for v in row]
+        return sum(values[: len(calls)]), sum(values[len(calls) :])
+
     def read_molecules(
         self,
         *,

@@ -24,6 +24,7 @@ checkpoint).
 from __future__ import annotations
 
 import importlib
+import json
 import logging
 import math
 import os
@@ -32,6 +33,7 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +42,7 @@ import torch
 
 from molgfn import __version__
 from molgfn.config import Config, config_to_toml
+from molgfn.distributed import BackendLost
 from molgfn.errors import MolgfnError
 from molgfn.training.protocol import (  # noqa: F401 - StepOutput is part of the trainer's API
     DEFAULT_ALGORITHM,
@@ -227,6 +230,7 @@ class Trainer:
         self.step = 0
         self.trajectories = 0
         self.wall = 0.0  # training seconds, summed over resumes
+        self.backend_lost = False  # stopped because the Ray cluster went away (the CLI exits 3)
         self.log = logging.getLogger(f"molgfn.training.trainer.{store.id}")
 
     @classmethod
@@ -344,6 +348,12 @@ class Trainer:
         )
         last_checkpoint = in_step = self.step
         last_status = time.monotonic()
+        postfix: dict[str, str] = {}
+        oracle = _OracleCounts.of(store)
+        nodes_of = getattr(self.algorithm, "scoring_nodes", None)
+        if nodes_of is not None and nodes_of() is not None:
+            self.log.info("scoring on Ray: %s", _ray_description())
+            self._hook_progress(bar, postfix, oracle)
         try:
             with _StopRequest(store, self.log) as stop:
                 while self.step < steps:
@@ -364,12 +374,24 @@ class Trainer:
                         getattr(out, "components", None),
                     )
                     bar.update(1)
-                    bar.set_postfix(
+                    oracle.add(metrics)
+                    postfix.update(
                         traj_s=f"{metrics['traj_per_s']:.1f}",
                         reward=f"{metrics.get('reward_mean', math.nan):.3f}",
+                        **oracle.postfix(),
                     )
+                    bar.set_postfix(postfix)
                     if step % cfg.train.metrics_every == 0 or step == steps:
                         self.log.info(_format_metrics(step, steps, self.trajectories, metrics))
+                        nodes = nodes_of() if nodes_of is not None else None
+                        if nodes:
+                            retried = self.algorithm.scoring_retried()
+                            self.log.info(
+                                "scored on: %s%s",
+                                _format_nodes(nodes),
+                                f" ({retried} pieces scored again after their actor died)" if retried else "",
+                            )
+                            store.set_meta("scoring_nodes", json.dumps(nodes, sort_keys=True))
                     stopping = stop.signum  # read once: a signal arriving later is handled next step
                     if step % cfg.train.checkpoint_every == 0 or step == steps or stopping is not None:
                         self.checkpoint()
@@ -390,6 +412,17 @@ class Trainer:
                     if now - last_status > 2.0 or last_checkpoint == step:
                         store.set_status("running", step=step, trajectories=self.trajectories)
                         last_status = now
+        except BackendLost as exc:  # the Ray cluster went away: keep what is done, stop cleanly
+            self.backend_lost = True
+            self.checkpoint()
+            message = (
+                f"stopped at step {self.step}: {exc}; resume with --resume {store.id} "
+                "(--set run.backend=local, or --set run.ray_address=HOST:PORT of a new cluster)"
+            )
+            store.set_status("stopped", step=self.step, trajectories=self.trajectories, message=message)
+            self.log.error(message)
+            print(f"molgfn: {message}", file=sys.stderr)
+            return "stopped"
         except Exception as exc:  # the algorithm, the store or a checkpoint: the run failed
             self._fail(exc, in_step)
             raise TrainingFailed(
@@ -400,6 +433,23 @@ class Trainer:
         store.set_status("finished", step=self.step, trajectories=self.trajectories, message=None)
         self.log.info("finished: %d steps, %d trajectories, %.1f s", self.step, self.trajectories, self.wall)
         return "finished"
+
+    def _hook_progress(self, bar: Any, postfix: dict[str, str], oracle: _OracleCounts) -> None:
+        """Live counts while the Ray actors score a batch: the bar, and the status file for the dashboard."""
+        last = {"bar": 0.0, "status": 0.0}
+
+        def hook(done: int, in_flight: int) -> None:
+            now = time.monotonic()
+            oracle.in_flight = in_flight
+            if now - last["bar"] > 0.5:
+                postfix["in_flight"] = str(in_flight)
+                bar.set_postfix(postfix)
+                last["bar"] = now
+            if now - last["status"] > 2.0 or in_flight == 0:  # the last report of a batch always lands
+                self.store.set_status("running", oracle_in_flight=in_flight)
+                last["status"] = now
+
+        self.algorithm.set_scoring_progress(hook)
 
     def _step_metrics(self, out: StepOutput, step: int, seconds: float) -> dict[str, float]:
         missing = [a for a in ("metrics", "n_trajectories", "smiles", "reward") if not hasattr(out, a)]
@@ -431,3 +481,46 @@ def _format_metrics(step: int, steps: int, trajectories: int, metrics: dict[str,
     names = [k for k in first if k in metrics] + sorted(k for k in metrics if k not in first)
     parts = [f"step {step}/{steps}", f"traj {trajectories}"] + [f"{k} {metrics[k]:.4g}" for k in names]
     return " | ".join(parts)
+
+
+@dataclass
+class _OracleCounts:
+    """Expensive-oracle calls of a run so far (from the steps' ``<name>_calls``/``_cached``)."""
+
+    calls: int = 0
+    cached: int = 0
+    in_flight: int = 0
+    seen: bool = False
+
+    @classmethod
+    def of(cls, store: RunStore) -> _OracleCounts:
+        try:
+            counts = store.oracle_counts()
+        except MolgfnError:  # a new run has no metrics database yet
+            counts = None
+        return cls() if counts is None else cls(calls=counts[0], cached=counts[1], seen=True)
+
+    def add(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            if key.endswith("_calls") and math.isfinite(value):
+                self.calls += int(value)
+                self.seen = True
+            elif key.endswith("_cached") and math.isfinite(value):
+                self.cached += int(value)
+                self.seen = True
+
+    def postfix(self) -> dict[str, str]:
+        return {"oracle": f"{self.calls} paid/{self.cached} cached"} if self.seen else {}
+
+
+def _ray_description() -> str:
+    import ray
+
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    cpus = sum(int(n.get("Resources", {}).get("CPU", 0)) for n in nodes)
+    where = ", ".join(sorted(n["NodeManagerAddress"] for n in nodes))
+    return f"{len(nodes)} node(s), {cpus} CPU(s): {where}"
+
+
+def _format_nodes(nodes: dict[str, int]) -> str:
+    return ", ".join(f"{node} {n} molecules" for node, n in sorted(nodes.items()))
