@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "molgfn.training.verify_cli",
     "molgfn.candidates.cli",
     "molgfn.training.cli",
+    "molgfn.campaigns.cli",
     "molgfn.dashboard.cli",
 ]
 

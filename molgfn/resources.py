@@ -23,6 +23,7 @@ VOCAB_DIR = DATA_DIR / "vocab"
 
 VOCABULARIES = {"default": VOCAB_DIR / "default.txt", "tiny": VOCAB_DIR / "tiny.txt"}
 CONFIGS = {"default": CONFIGS_DIR / "default.toml", "tiny": CONFIGS_DIR / "tiny.toml"}
+CAMPAIGN_CONFIGS = {"campaign_seh_docking": CONFIGS_DIR / "campaign_seh_docking.toml"}
 DEFAULT_PROXY = MODELS_DIR / "proxy_default.pt"
 DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
 GENERATORS = {"default": DEFAULT_GENERATOR}
