@@ -16,7 +16,7 @@ st.markdown(
 )
 
 st.subheader("Quick actions")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 c1.page_link("pages/1_Train.py", label="New training run", icon=":material/rocket_launch:")
 c2.page_link("pages/2_Monitor.py", label="Open the monitor", icon=":material/monitoring:")
 c3.page_link(
@@ -25,6 +25,7 @@ c3.page_link(
     icon=":material/science:",
     query_params={"source": "shipped"},
 )
+c4.page_link("pages/6_Campaigns.py", label="Design campaigns", icon=":material/autorenew:")
 
 
 @st.fragment(run_every=3)

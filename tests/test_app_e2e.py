@@ -179,3 +179,39 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
         pytest.skip(
             "molgfn.candidates.generate / molgfn.candidates.export not installed yet: the CSV download was not checked"
         )
+
+
+def test_the_campaigns_page_downloads_a_batch_in_a_browser(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+    from test_campaign import write_config
+
+    from molgfn.campaigns import new_campaign
+
+    url, runs_dir = server
+    argv = [sys.executable, "-m", "molgfn", "train", "--config", "tiny", "--steps", "3", "--runs-dir",
+            str(tmp_path / "start"), "--run-id", "start", "--no-progress", "--set", "env.vocab=default",
+            "--set", "env.max_frags=4"]  # fmt: skip
+    subprocess.run(argv, check=True, capture_output=True, cwd=ROOT)
+    rows = (ROOT / "data" / "targets" / "CHEMBL244_Ki.csv").read_text().splitlines()[:41]
+    (tmp_path / "assay.csv").write_text("\n".join(rows) + "\n")
+    config = write_config(tmp_path, tmp_path / "start" / "start", oracle='kind = "lab"')
+    campaign = new_campaign(config, tmp_path / "assay.csv", tmp_path / "campaigns", "lab")  # beside runs/
+    assert campaign.run(progress=False) == "waiting"
+    expected = campaign.store.molecules(1)["id"].tolist()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)
+        page.goto(f"{url}/Campaigns")
+        expect(page.get_by_text("waits for lab results").first).to_be_visible()
+        button = page.get_by_role("button", name="Download round 1's batch (CSV)")
+        expect(button).to_be_visible()
+        with page.expect_download() as download:
+            button.click()
+        path = tmp_path / "batch.csv"
+        download.value.save_as(path)
+        page.screenshot(path=str(tmp_path / "6_Campaigns.png"), full_page=True)
+        browser.close()
+    batch = pd.read_csv(path)
+    assert batch["id"].tolist() == expected and batch["label"].isna().all()

@@ -22,6 +22,7 @@ PAGES = [
     "pages/3_Molecules.py",
     "pages/4_Distributions.py",
     "pages/5_Generate.py",
+    "pages/6_Campaigns.py",
 ]
 FAILING_CONFIG = """
 [run]

@@ -5,7 +5,8 @@ Modules: :mod:`~molgfn.dashboard.settings` (settings, the ``.dashboard/`` folder
 :mod:`~molgfn.dashboard.progress`, :mod:`~molgfn.dashboard.forms` (the Train form, uploads),
 :mod:`~molgfn.dashboard.exports` (generation sources, download bytes), :mod:`~molgfn.dashboard.explore`
 (molecule views, diversity over training, chemical space), :mod:`~molgfn.dashboard.drawing` and
-:mod:`~molgfn.dashboard.ui` (Streamlit helpers shared by the pages). The pages import from here only
+:mod:`~molgfn.dashboard.ui` (Streamlit helpers shared by the pages), :mod:`~molgfn.dashboard.campaigns`
+(the Campaigns page: campaigns, rounds, background runs, lab downloads and uploads). The pages import from here only
 (an import-linter contract in ``pyproject.toml``); names resolve on first use, so importing this package
 loads neither RDKit nor torch.
 """
@@ -65,6 +66,14 @@ _EXPORTS = {
         "chemical_space",
     ),
     "molgfn.dashboard.drawing": ("compile_smarts", "substructure_mask", "mol_svg"),
+    "molgfn.dashboard.campaigns": (
+        "campaigns_table",
+        "campaign_view",
+        "start_campaign",
+        "create_campaign",
+        "batch_bytes",
+        "import_upload",
+    ),
     # what the pages need from the rest of the package
     "molgfn.errors": ("MolgfnError",),
     "molgfn.config": ("config_from_dict", "field_help"),

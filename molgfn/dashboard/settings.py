@@ -14,6 +14,7 @@ from molgfn.errors import MolgfnError
 DEFAULT_MAX_CONCURRENT = 2
 DEFAULT_MAX_UPLOAD_MB = 50
 ENV_RUNS_DIR = "MOLGFN_RUNS_DIR"
+ENV_CAMPAIGNS_DIR = "MOLGFN_CAMPAIGNS_DIR"
 ENV_MAX_CONCURRENT = "MOLGFN_MAX_CONCURRENT"
 ENV_MAX_UPLOAD_MB = "MOLGFN_MAX_UPLOAD_MB"
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".sdf")
@@ -27,13 +28,18 @@ class Settings:
     runs_dir: Path
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB
+    campaigns_dir: Path | None = None  # None: 'campaigns' beside the runs folder
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         runs_dir = Path(env.get(ENV_RUNS_DIR) or "runs").expanduser().resolve()
+        campaigns = env.get(ENV_CAMPAIGNS_DIR)
         return cls(
             runs_dir=runs_dir,
+            campaigns_dir=Path(campaigns).expanduser().resolve()
+            if campaigns
+            else runs_dir.parent / "campaigns",
             max_concurrent=_positive_int(
                 env.get(ENV_MAX_CONCURRENT), DEFAULT_MAX_CONCURRENT, ENV_MAX_CONCURRENT
             ),
