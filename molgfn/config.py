@@ -117,6 +117,13 @@ class ObjectiveSection:
     ppo_minibatches: int = _f(4, "Ent-PPO: minibatches per epoch", ge=1)
     ppo_clip: float = _f(0.2, "Ent-PPO: clip range of the probability ratio", gt=0.0, lt=1.0)
     ent_gae_lambda: float = _f(0.7, "Ent-PPO: GAE lambda of the advantages", ge=0.0, le=1.0)
+    ppo_value_head: str = _f(
+        "separate",
+        "Ent-PPO: the value function: 'separate' (a second GNN with its own optimiser) or 'shared' (the "
+        "policy's flow head on the policy's trunk: one pass and one backward serve both)",
+        choices=("separate", "shared"),
+    )
+    ppo_value_coef: float = _f(0.5, "Ent-PPO with a shared value head: weight of the value loss", gt=0.0)
 
 
 @dataclass(frozen=True)

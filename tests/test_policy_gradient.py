@@ -132,8 +132,19 @@ def test_trpo_step_respects_the_kl_bound_and_lowers_the_surrogate():
             {"objective.coupled_backward": True, "model.learned_backward": True, "train.lr": 1e-3},
         ),
         ("entppo", 60, {"train.lr": 1e-3}),
+        ("entppo", 60, {"train.lr": 1e-3, "objective.ppo_value_head": "shared"}),
+        (
+            "entppo",
+            60,
+            {
+                "train.lr": 1e-3,
+                "objective.ppo_value_head": "separate",
+                "objective.ppo_epochs": 4,
+                "objective.ppo_minibatches": 4,
+            },
+        ),
     ],
-    ids=["rlgfn-uniform-pb", "rlgfn-coupled-pb", "entppo"],
+    ids=["rlgfn-uniform-pb", "rlgfn-coupled-pb", "entppo", "entppo-shared-value-head", "entppo-separate-4x4"],
 )
 def test_policy_gradient_reaches_exact_target(objective, steps, overrides):
     result = verify(verify_config(objective, steps, **overrides), eval_every=steps)
@@ -160,3 +171,38 @@ def test_log_prob_estimate_matches_the_exact_terminal_probability():
     truth = np.log([exact[k] for k in keys])
     assert truth.max() - truth.min() > 1.0  # the probabilities really differ
     assert np.allclose(estimate, truth, atol=0.05), np.abs(estimate - truth).max()
+
+
+def test_entppo_shared_value_head_learns_log_z_on_the_policy_trunk():
+    """With ``ppo_value_head = "shared"`` there is no second network: the policy's flow head is the value,
+    trained by the policy's optimiser, and at the soft-RL optimum V(s0) = log Z, the exact log of the
+    summed reward of the tiny vocabulary's terminals."""
+    from molgfn.chem.enumerate import enumerate_states
+    from molgfn.chem.tree import tree_smiles
+
+    cfg = verify_config("entppo", 1, **{"train.lr": 1e-3, "objective.ppo_value_head": "shared"})
+    gfn = GFlowNet(cfg, score_fn=hashed_score)
+    assert gfn.objective.critic is gfn.policy and gfn.objective.critic_opt is None
+    head = [p.detach().clone() for p in gfn.policy.flow_head.parameters()]
+    info = {}
+    for step in range(1, 151):
+        info = gfn.train_step(step).metrics
+    assert any(not torch.equal(a, b) for a, b in zip(head, gfn.policy.flow_head.parameters()))
+    space = enumerate_states(gfn.vocab, cfg.env.max_frags)
+    smiles = [tree_smiles(space.trees[k], gfn.vocab) for k in space.terminal_keys]
+    log_z = float(np.log(np.sum(hashed_score(smiles)[0])))
+    assert info["log_z"] == pytest.approx(log_z, abs=0.15), (info["log_z"], log_z)
+    assert "critic" not in gfn.objective.state_dict()
+
+
+def test_a_checkpoint_of_the_other_value_head_is_refused_by_name():
+    from molgfn.errors import MolgfnError
+
+    separate = GFlowNet(verify_config("entppo", 1), score_fn=hashed_score)
+    shared = GFlowNet(
+        verify_config("entppo", 1, **{"objective.ppo_value_head": "shared"}), score_fn=hashed_score
+    )
+    with pytest.raises(MolgfnError, match="objective.ppo_value_head = 'separate'"):
+        shared.objective.load_state_dict(separate.objective.state_dict())
+    with pytest.raises(MolgfnError, match="objective.ppo_value_head = 'shared'"):
+        separate.objective.load_state_dict(shared.objective.state_dict())

@@ -7,7 +7,9 @@ g_t = r_t − log π_old(a_t|s_t), a value network V (separate from the policy) 
 
     δ_t = g_t + V(s_{t+1}) − V(s_t)        (V = 0 after the exit)
 
-and GAE advantages A_t (λ ≈ 0.7), computed once per batch and frozen. For K epochs of minibatches the
+and GAE advantages A_t (λ ≈ 0.7), computed once per batch and frozen. With ``value_head = "shared"`` V is
+the policy's own flow head on the policy's trunk instead: each minibatch then needs one forward and one
+backward pass, for the loss below plus ``value_coef`` times the value loss (V − returns)². For K epochs of minibatches the
 policy maximises
 
     Σ_t [ min(ρ_t A_t, clip(ρ_t, 1 − ε, 1 + ε) A_t) − KL(π_θ(·|s_t) ‖ π_old(·|s_t)) ],   ρ_t = π_θ(a_t|s_t)/π_old(a_t|s_t)
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from molgfn.errors import MolgfnError
 from molgfn.objectives.base import Objective, evaluate, mean
 from molgfn.objectives.pg import explained_variance, gae, make_critic
 from molgfn.sampling.sampler import Trajectories
@@ -55,11 +58,20 @@ class EntPPO(Objective, registered="entppo"):
         minibatches: int = 4,
         clip: float = 0.2,
         seed: int = 0,
+        value_head: str = "separate",
+        value_coef: float = 0.5,
     ):
         super().__init__(policy, learned_backward, grad_clip)
         self.lam, self.epochs, self.minibatches, self.clip = gae_lambda, epochs, minibatches, clip
-        self.critic = make_critic(policy)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=critic_lr, foreach=True)
+        if value_head not in ("separate", "shared"):
+            raise ValueError(f"value_head must be 'separate' or 'shared' (got {value_head!r})")
+        self.shared = value_head == "shared"
+        self.value_coef = value_coef
+        # shared: the policy is its own critic (its flow head), trained by the policy's optimiser
+        self.critic = policy if self.shared else make_critic(policy)
+        self.critic_opt = (
+            None if self.shared else torch.optim.Adam(self.critic.parameters(), lr=critic_lr, foreach=True)
+        )
         self.rng = np.random.default_rng(seed)
 
     def soft_rewards(self, trajs: Trajectories, ev) -> Tensor:
@@ -75,7 +87,7 @@ class EntPPO(Objective, registered="entppo"):
             old_all, old_index = ev.out.all_log_probs()
             counts = torch.bincount(old_index, minlength=len(old_logp))
             offsets = torch.cumsum(counts, 0) - counts
-            value = self.critic.state_value(trajs.states, beta_rows)
+            value = ev.log_flow if self.shared else self.critic.state_value(trajs.states, beta_rows)
             reward = self.soft_rewards(trajs, ev)
             soft = reward - old_logp
             v_next = torch.where(ev.is_last, torch.zeros_like(value), value[ev.next_index])
@@ -100,6 +112,9 @@ class EntPPO(Objective, registered="entppo"):
                 old_slices = ragged_rows(offsets[mb_t], counts[mb_t])
                 kl = exact_kl(new_all, old_all[old_slices], new_index, len(mb))
                 loss = -(surrogate - kl).mean()
+                if self.shared:
+                    v_loss = ((out.log_flow - returns[mb_t]) ** 2).mean()
+                    loss = loss + self.value_coef * v_loss
                 if self.learned_backward:
                     # P_B by maximum likelihood of the forward trajectories: log P_B of the transition into
                     # each sampled state s_{t+1} (its last node was just added)
@@ -110,12 +125,13 @@ class EntPPO(Objective, registered="entppo"):
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), self.grad_clip)
                 optimizer.step()
-                v = self.critic.state_value(trajs.states.take(mb), beta_rows[mb_t])
-                v_loss = ((v - returns[mb_t]) ** 2).mean()
-                self.critic_opt.zero_grad(set_to_none=True)
-                v_loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.grad_clip)
-                self.critic_opt.step()
+                if not self.shared:
+                    v = self.critic.state_value(trajs.states.take(mb), beta_rows[mb_t])
+                    v_loss = ((v - returns[mb_t]) ** 2).mean()
+                    self.critic_opt.zero_grad(set_to_none=True)
+                    v_loss.backward()
+                    torch.nn.utils.clip_grad_norm_(self.critic.parameters(), self.grad_clip)
+                    self.critic_opt.step()
                 with torch.no_grad():
                     log_ratio = logp - old_logp[mb_t]
                     stats["approx_kl"].append(float(((ratio - 1) - log_ratio).mean()))
@@ -138,6 +154,8 @@ class EntPPO(Objective, registered="entppo"):
         return info
 
     def state_dict(self) -> dict:
+        if self.shared:  # the value head is part of the policy, saved with it
+            return {"rng": self.rng.bit_generator.state}
         return {
             "critic": self.critic.state_dict(),
             "critic_opt": self.critic_opt.state_dict(),
@@ -145,6 +163,12 @@ class EntPPO(Objective, registered="entppo"):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.critic.load_state_dict(state["critic"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
+        if self.shared == ("critic" in state):
+            raise MolgfnError(
+                "checkpoint: written with objective.ppo_value_head = "
+                f"{'separate' if 'critic' in state else 'shared'!r}: resume it with that setting"
+            )
+        if not self.shared:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_opt.load_state_dict(state["critic_opt"])
         self.rng.bit_generator.state = state["rng"]

@@ -104,6 +104,8 @@ for _spec in (
             "epochs": "objective.ppo_epochs",
             "minibatches": "objective.ppo_minibatches",
             "clip": "objective.ppo_clip",
+            "value_head": "objective.ppo_value_head",
+            "value_coef": "objective.ppo_value_coef",
             "seed": "run.seed",
         },
     ),
