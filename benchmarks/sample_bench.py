@@ -1,7 +1,7 @@
 """Generation speed and the cost of the set metrics.
 
     python benchmarks/sample_bench.py [--model models/generator_default] [--batch 256] [--repeats 5]
-                                      [--threads 1] [--workers N]
+                                      [--threads 1] [--workers N] [--device cpu|cuda] [--no-metrics]
 
 Prints molecules generated per second at batch 256 without the reward (sampling and assembly only) and
 with it (the model's reward: proxy, QED, SA, MW), through the generator's stream (`molgfn sample`'s path:
@@ -31,6 +31,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--metrics-n", type=int, default=10000)
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: the model's run.device)")
+    parser.add_argument("--no-metrics", action="store_true", help="skip the metric timing")
     parser.add_argument(
         "--workers",
         type=int,
@@ -47,8 +49,8 @@ def main() -> None:
     from molgfn.sampling.pool import ScorePool
 
     torch.set_num_threads(args.threads)
-    gen = load_generator(args.model or DEFAULT_GENERATOR)
-    if args.workers is not None:
+    gen = load_generator(args.model or DEFAULT_GENERATOR, device=args.device)
+    if args.workers is not None and gen.cfg.run.device == "cpu":
         gen.close()
         gen.pool = (
             ScorePool(gen.model.vocab, gen.scorer, args.workers, policy=gen.model.policy)
@@ -72,6 +74,17 @@ def main() -> None:
         return args.batch / statistics.median(times)
 
     no_reward, with_reward = rate(False), rate(True)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch thread(s); "
+        f"device {gen.cfg.run.device}; model {gen.source}"
+    )
+    print(
+        f"generation, batch {args.batch}, beta {beta:g}, {workers} worker process(es) (median of {args.repeats}):"
+    )
+    print(f"  without reward: {no_reward:.0f} molecules/s")
+    print(f"  with reward:    {with_reward:.0f} molecules/s", flush=True)
+    if args.no_metrics:
+        return
     smiles, rewards = [], []
     stream = gen.stream(beta, args.batch, rng, score=True)
     while len(smiles) < args.metrics_n:
@@ -84,14 +97,6 @@ def main() -> None:
     start = time.perf_counter()
     metrics = set_metrics(smiles, rewards, reference=reference, mode_threshold=gen.cfg.train.mode_threshold)
     metric_time = time.perf_counter() - start
-    print(
-        f"python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch thread(s); model {gen.source}"
-    )
-    print(
-        f"generation, batch {args.batch}, beta {beta:g}, {workers} worker process(es) (median of {args.repeats}):"
-    )
-    print(f"  without reward: {no_reward:.0f} molecules/s")
-    print(f"  with reward:    {with_reward:.0f} molecules/s")
     print(
         f"full metric set on {len(smiles)} molecules ({int(metrics['uniqueness'] * len(smiles))} unique): {metric_time:.1f} s"
     )

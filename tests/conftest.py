@@ -1,4 +1,5 @@
-"""Shared fixtures for the reward tests: a fake proxy with the molgfn.proxy.Proxy.predict signature."""
+"""Shared fixtures: a fake proxy with the molgfn.proxy.Proxy.predict signature; tests marked ``cuda`` run
+whenever torch finds a CUDA device and are skipped otherwise."""
 
 from __future__ import annotations
 
@@ -21,3 +22,16 @@ class FakeProxy:
 @pytest.fixture
 def fake_proxy() -> FakeProxy:
     return FakeProxy()
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    cuda = [item for item in items if "cuda" in item.keywords]
+    if not cuda:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (torch finds none)")
+    for item in cuda:
+        item.add_marker(skip)

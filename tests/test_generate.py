@@ -155,3 +155,12 @@ def test_generator_save_writes_a_relocatable_folder(run_dir, tmp_path, capsys):
     assert len(table_path.read_text().splitlines()) == 6
     assert main(["generator", "save", str(run_dir), "--out", str(out)]) == 2
     assert "--force" in capsys.readouterr().err
+
+
+def test_asking_for_cuda_without_a_device_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    code = main(["sample", "default", "--n", "5", "--device", "cuda", "--out", str(tmp_path / "x.csv")])
+    assert code == 2
+    assert "--device: 'cuda' requested but torch finds no CUDA device" in capsys.readouterr().err

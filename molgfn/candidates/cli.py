@@ -42,6 +42,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sample.add_argument(
         "--runs-dir", type=Path, default=Path("runs"), help="folder of the runs (default runs)"
     )
+    sample.add_argument(
+        "--device", choices=("cpu", "cuda"), help="where the policy rolls out (default: the run's run.device)"
+    )
     add_backend_arguments(sample)
     sample.set_defaults(func=_sample)
 
@@ -104,7 +107,7 @@ def _sample(args: argparse.Namespace) -> int:
     if args.filters:
         parse_filters(args.filters)  # validate before loading the model
     backend, address, actors = backend_of(args)  # a bad address fails before the model loads
-    generator = load_generator(args.model, args.runs_dir)
+    generator = load_generator(args.model, args.runs_dir, device=args.device)
     if backend == "ray":
         generator.use_ray(address, actors)
     lo, hi = generator.beta_range

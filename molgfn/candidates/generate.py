@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -88,7 +88,13 @@ def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Con
 class Generator:
     """A trained policy with its environment and reward, ready to sample candidates."""
 
-    def __init__(self, cfg: Config, policy_state: dict, source: str = ""):
+    def __init__(self, cfg: Config, policy_state: dict, source: str = "", device: str | None = None):
+        if device is not None and device != cfg.run.device:
+            if device not in ("cpu", "cuda"):
+                raise MolgfnError(f"--device: must be cpu or cuda (got {device!r})")
+            cfg = replace(cfg, run=replace(cfg.run, device=device))
+        if cfg.run.device == "cuda" and not torch.cuda.is_available():
+            raise MolgfnError("--device: 'cuda' requested but torch finds no CUDA device (use 'cpu')")
         torch.set_num_threads(cfg.run.threads)
         self.cfg = cfg
         self.source = source
@@ -99,8 +105,9 @@ class Generator:
         self.model.policy.load_state_dict(policy_state)
         self.model.policy.eval()
         self.remote = None  # a RemoteScorer on Ray (:meth:`use_ray`)
-        workers = cfg.run.workers
-        # each worker rolls out, assembles (and, when asked, scores) its share of every batch
+        # each worker rolls out, assembles (and, when asked, scores) its share of every batch; on a GPU the
+        # whole batch rolls out here (a forked process cannot use the parent's CUDA context)
+        workers = cfg.run.workers if cfg.run.device == "cpu" else 0
         self.pool = (
             ScorePool(self.model.vocab, self.scorer, workers, policy=self.model.policy)
             if workers > 0
@@ -258,7 +265,10 @@ class Generator:
         return table, report
 
 
-def load_generator(path_or_run: str | Path = DEFAULT_GENERATOR, runs_dir: str | Path = "runs") -> Generator:
-    """A :class:`Generator` from a run id or folder, a checkpoint file, or a generator folder."""
+def load_generator(
+    path_or_run: str | Path = DEFAULT_GENERATOR, runs_dir: str | Path = "runs", device: str | None = None
+) -> Generator:
+    """A :class:`Generator` from a run id or folder, a checkpoint file, or a generator folder, on ``device``
+    (default: the run's ``run.device``)."""
     cfg, policy, source = resolve(path_or_run, runs_dir)
-    return Generator(cfg, policy, source)
+    return Generator(cfg, policy, source, device=device)
