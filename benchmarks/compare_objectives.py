@@ -38,6 +38,22 @@ VARIANTS: dict[str, list[str]] = {
     ],
     "rlgfn-trpo": ["objective.name=rlgfn", "objective.trpo=true", "train.epsilon=0.0"],
     "entppo": ["objective.name=entppo", "train.epsilon=0.0"],
+    # Ent-PPO's update spelled out: a separate value network and 4 epochs x 4 minibatches (the setting
+    # of the wave-1 comparison), against the value head on the policy's trunk with fewer epochs
+    "entppo-separate-4x4": [
+        "objective.name=entppo",
+        "objective.ppo_value_head=separate",
+        "objective.ppo_epochs=4",
+        "objective.ppo_minibatches=4",
+        "train.epsilon=0.0",
+    ],
+    "entppo-shared-2x4": [
+        "objective.name=entppo",
+        "objective.ppo_value_head=shared",
+        "objective.ppo_epochs=2",
+        "objective.ppo_minibatches=4",
+        "train.epsilon=0.0",
+    ],
 }
 DEFAULT_VARIANTS = ["tb", "db", "subtb", "fldb", "rlgfn", "rlgfn-coupled", "entppo"]
 
@@ -59,6 +75,7 @@ def run_one(
     )
     gfn = build_algorithm(cfg_steps)
     rows = []
+    path = Path(out) / f"{variant}-seed{seed}.csv"
     start = time.perf_counter()
     for step in range(steps):
         m = gfn.train_step(step + 1).metrics
@@ -84,8 +101,7 @@ def run_one(
                     "log_z": m.get("log_z", float("nan")),
                 }
             )
-    path = Path(out) / f"{variant}-seed{seed}.csv"
-    pd.DataFrame(rows).to_csv(path, index=False)
+            pd.DataFrame(rows).to_csv(path, index=False)  # as it goes: a stopped run keeps its curve
     return str(path)
 
 
@@ -160,6 +176,12 @@ def main() -> int:
     parser.add_argument("--objectives", nargs="+", default=DEFAULT_VARIANTS, choices=list(VARIANTS))
     parser.add_argument("--config", default=None, help="base run config (default: the built-in defaults)")
     parser.add_argument("--set", dest="extra", action="append", default=[], help="extra config overrides")
+    parser.add_argument(
+        "--proxy",
+        default=None,
+        help="the activity proxy: a shipped name (default, drd3, htr1a) or a file; replaces the path of "
+        "the config's proxy component",
+    )
     parser.add_argument("--every", type=int, default=25, help="steps between curve points")
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (one core each)")
     parser.add_argument("--out", type=Path, default=Path("bench-out/objectives"))
@@ -177,6 +199,8 @@ def main() -> int:
         write_outputs(pd.concat([pd.read_csv(p) for p in paths]), args.out, args.trajectories)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.proxy is not None:
+        args.config = str(with_proxy(args.config, args.proxy, args.out))
     jobs = [(v, s) for s in args.seeds for v in args.objectives]
     print(
         f"{len(jobs)} runs of {args.trajectories} trajectories, {args.jobs} at a time -> {args.out}",
@@ -199,11 +223,42 @@ def main() -> int:
     return 0
 
 
+def with_proxy(config: str | None, proxy: str, out: Path) -> Path:
+    """A copy of the run config (default: the shipped one) whose proxy components use ``proxy``."""
+    import tomli_w
+    import tomllib
+
+    from molgfn.resources import CONFIGS, PROXIES, resolve
+
+    source = resolve(config or "default", CONFIGS)
+    data = tomllib.loads(source.read_text(encoding="utf-8"))
+    path = PROXIES.get(proxy) or Path(proxy).resolve()
+    hits = 0
+    for component in data.get("reward", {}).get("components", []):
+        if component.get("kind") == "proxy":
+            component["path"] = str(path)
+            hits += 1
+    if not hits:
+        raise SystemExit(f"{source}: no proxy component to point at {proxy}")
+    for component in data.get("reward", {}).get("components", []):  # other relative paths: absolute
+        for key, value in component.items():
+            if key in ("path", "reference") and isinstance(value, str) and not Path(value).is_absolute():
+                component[key] = str((source.parent / value).resolve())
+    if isinstance(data.get("env", {}).get("vocab"), str) and data["env"]["vocab"].endswith(".txt"):
+        data["env"]["vocab"] = str((source.parent / data["env"]["vocab"]).resolve())
+    target = out / f"config-{Path(str(proxy)).stem}.toml"
+    target.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return target
+
+
 def write_outputs(frame, out: Path, budget: int) -> None:
     frame.to_csv(out / "curves.csv", index=False)
     table = summarise(frame, budget)
     (out / "summary.md").write_text(table + "\n", encoding="utf-8")
-    plot(frame, out / "curves.html")
+    try:
+        plot(frame, out / "curves.html")
+    except ImportError as exc:  # plotly is a dependency of molgfn, but a bare machine may lack it
+        print(f"no plot ({exc})")
     print(table)
 
 

@@ -27,7 +27,11 @@ CAMPAIGN_CONFIGS = {"campaign_seh_docking": CONFIGS_DIR / "campaign_seh_docking.
 DEFAULT_PROXY = MODELS_DIR / "proxy_default.pt"
 DEFAULT_GENERATOR = MODELS_DIR / "generator_default"
 GENERATORS = {"default": DEFAULT_GENERATOR}
-PROXIES = {"default": DEFAULT_PROXY}
+PROXIES = {
+    "default": DEFAULT_PROXY,
+    "drd3": MODELS_DIR / "proxy_drd3.pt",
+    "htr1a": MODELS_DIR / "proxy_htr1a.pt",
+}
 
 
 def resolve(value: str | Path, shipped: dict[str, Path]) -> Path:
