@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from molgfn.errors import MolgfnError
+from molgfn.training.runs import open_writer
 
 PHASES = ("start", "proxy", "generator", "select", "label", "report")
 SCHEMA = """
@@ -74,11 +75,7 @@ class CampaignStore:
         if self._conn is None:
             if not self.db_path.exists() and not self.path.is_dir():
                 raise MolgfnError(f"{self.path}: no such campaign")
-            conn = sqlite3.connect(self.db_path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
+            self._conn = open_writer(self.db_path, SCHEMA)
         return self._conn
 
     def close(self) -> None:

@@ -115,6 +115,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def open_writer(path: Path, schema: str) -> sqlite3.Connection:
+    """A writer's connection to a store: autocommit (explicit BEGIN), WAL, synchronous=NORMAL (a crash
+    loses no committed transaction; a power cut at most the last ones), with ``schema`` applied."""
+    conn = _connect(path)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.executescript(schema)
+    return conn
+
+
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -231,11 +241,7 @@ class RunStore:
     def connection(self) -> sqlite3.Connection:
         """The writer's connection (WAL, synchronous=NORMAL), opened once."""
         if self._conn is None:
-            conn = _connect(self.db_path)
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            conn.executescript(_SCHEMA)
-            self._conn = conn
+            self._conn = open_writer(self.db_path, _SCHEMA)
         return self._conn
 
     def close(self) -> None:
