@@ -143,3 +143,15 @@ def test_filters_on_a_molecule_table_give_the_same_mask_as_on_smiles():
     from_table, table_counts = apply_filters(table["smiles"], spec, ["Nc1ccccc1"], columns=table)
     assert from_smiles.tolist() == from_table.tolist()
     assert counts == table_counts
+
+
+def test_alert_filters_drop_brenk_and_nih_alerts_and_keep_clean_molecules():
+    smiles = ["O=Cc1ccccc1", "CC(=O)ON(C)c1ccccc1", "CC(C)Cc1ccc(cc1)C(C)C(=O)O", "O=C1C=CC(=O)C=C1"]
+    mask, removed = apply_filters(smiles, parse_filters("brenk"))
+    assert mask.tolist() == [False, False, True, False] and removed["brenk"] == 3
+    mask, _ = apply_filters(smiles, parse_filters("nih"))
+    assert mask.tolist() == [False, True, True, False]  # NIH has no O-N single bond alert
+    mask, _ = apply_filters(smiles, parse_filters("alerts"))
+    assert mask.tolist() == [False, False, True, False]
+    mask, _ = apply_filters(smiles, parse_filters("pains"))
+    assert mask.tolist() == [True, True, True, False]  # the quinone is also a PAINS alert

@@ -10,7 +10,7 @@ import pytest
 
 from molgfn.errors import MolgfnError
 from molgfn.reward import DEFAULT_PROXY_PATH, DEFAULT_REWARD_CONFIG, Reward
-from molgfn.reward.components import Descriptor, MolBatch, Pains, ProxyActivity, Similarity
+from molgfn.reward.components import Alerts, Descriptor, MolBatch, Pains, ProxyActivity, Similarity
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,6 +53,42 @@ def test_pains_flags_known_alerts_and_passes_clean_molecules() -> None:
     flags = Pains().compute(MolBatch.parse([RHODANINE_ENE, CATECHOL_AZO, ASPIRIN, "c1ccccc1", "bad("]))
     np.testing.assert_array_equal(flags[:4], [0.0, 0.0, 1.0, 1.0])
     assert np.isnan(flags[4])
+
+
+ALERTED = {  # SMILES -> the Brenk and NIH alerts RDKit's catalogues name for it
+    "O=Cc1ccccc1": 2,  # aldehyde (Brenk and NIH)
+    "CC(=O)SCc1ccccc1": 2,  # thioester (Brenk and NIH)
+    "CC(=O)ON(C)c1ccccc1": 1,  # O-acyl hydroxylamine: an O-N single bond (Brenk)
+}
+CLEAN = ["CC(C)Cc1ccc(cc1)C(C)C(=O)O", "O=C(NCc1ccccc1)Nc1ccc(Cl)cc1"]  # ibuprofen, a urea
+
+
+def test_alerts_counts_brenk_and_nih_alerts_and_leaves_clean_drugs_at_zero() -> None:
+    from rdkit import Chem
+    from rdkit.Chem import FilterCatalog
+
+    smiles = [*ALERTED, *CLEAN, "bad("]
+    counts = Alerts().compute(MolBatch.parse(smiles))
+    np.testing.assert_array_equal(counts[: len(ALERTED)], list(ALERTED.values()))
+    np.testing.assert_array_equal(counts[len(ALERTED) : -1], [0.0, 0.0])
+    assert np.isnan(counts[-1])
+    # the same counts as RDKit's own catalogues, queried directly
+    params = FilterCatalog.FilterCatalogParams()
+    for catalogue in ("PAINS", "BRENK", "NIH"):
+        params.AddCatalog(getattr(FilterCatalog.FilterCatalogParams.FilterCatalogs, catalogue))
+    catalog = FilterCatalog.FilterCatalog(params)
+    direct = [len(catalog.GetMatches(Chem.MolFromSmiles(s))) for s in smiles[:-1]]
+    np.testing.assert_array_equal(counts[:-1], direct)
+    # one catalogue at a time: PAINS alone flags none of these
+    assert Alerts(["pains"]).compute(MolBatch.parse(list(ALERTED))).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_alerts_in_a_reward_penalise_by_the_default_transform_and_bad_catalogues_are_named() -> None:
+    reward = Reward.from_config({"components": [{"kind": "alerts"}]})
+    result = reward.score(["O=Cc1ccccc1", "CC(=O)ON(C)c1ccccc1", CLEAN[0]])
+    np.testing.assert_allclose(result.score, [0.0, 0.5, 1.0])
+    with pytest.raises(MolgfnError, match=r"catalogs.*pains, brenk, nih"):
+        Reward.from_config({"components": [{"kind": "alerts", "catalogs": ["brenk", "lilly"]}]})
 
 
 def test_similarity_is_one_for_identical_reference_and_lower_otherwise() -> None:

@@ -95,7 +95,7 @@ def test_unknown_transform_lists_allowed_ones() -> None:
 
 def test_unknown_component_kind_lists_allowed_ones() -> None:
     expect_error(
-        "reward.components[0].kind: unknown value 'logP'; allowed: proxy, qed, sa, mw, logp, tpsa, pains, "
+        "reward.components[0].kind: unknown value 'logP'; allowed: proxy, qed, sa, mw, logp, tpsa, pains, alerts, "
         "similarity, python, command",
         {"kind": "logP"},
     )

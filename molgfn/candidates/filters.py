@@ -11,6 +11,9 @@ case-insensitive; SMARTS are kept as written. A filter given twice is applied on
 
 ========================  ==================================================================
 ``pains``                 no PAINS alert (RDKit FilterCatalog PAINS A+B+C, as the reward's pains)
+``brenk``                 no Brenk alert (unwanted groups in screening libraries, Brenk et al. 2008)
+``nih``                   no NIH alert (reactive, assay-interfering groups; Jadhav et al. 2010)
+``alerts``                no alert of any of the three (PAINS, Brenk, NIH)
 ``lipinski``              at most one violation of MW ≤ 500, logP ≤ 5, HBD ≤ 5, HBA ≤ 10
                           (Lipinski et al. 1997: HBD = N–H + O–H bonds, HBA = N + O atoms)
 ``veber``                 rotatable bonds ≤ 10 and TPSA ≤ 140 Å² (Veber et al. 2002)
@@ -44,9 +47,11 @@ from molgfn.candidates.properties import PROPERTIES, compute_properties
 from molgfn.candidates.reference import ReferenceSet, canonical_smiles
 from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
-from molgfn.reward.components import Pains
+from molgfn.reward.components import Alerts, Pains
 
-NAMED_FILTERS = ("pains", "lipinski", "veber", "novel")
+NAMED_FILTERS = ("pains", "brenk", "nih", "alerts", "lipinski", "veber", "novel")
+# the alert filters and the FilterCatalog catalogues each checks
+ALERT_FILTERS = {"brenk": ("brenk",), "nih": ("nih",), "alerts": ("pains", "brenk", "nih")}
 SUBSTRUCTURE_FILTERS = ("has", "not")
 PROPERTY_ALIASES = {"rotb": "rotatable_bonds"}
 # thresholds on columns computed elsewhere (the reward, the proxy, the reference set)
@@ -176,6 +181,14 @@ def _parse_one(item: str) -> Filter:
 
 
 _PAINS: list[Pains] = []
+_ALERTS: dict[tuple[str, ...], Alerts] = {}
+
+
+def _alerts(catalogs: tuple[str, ...]) -> Alerts:
+    """The reward's alerts component for ``catalogs``, built once (it memoises per SMILES)."""
+    if catalogs not in _ALERTS:
+        _ALERTS[catalogs] = Alerts(catalogs)
+    return _ALERTS[catalogs]
 
 
 def _pains_catalog() -> Pains:
@@ -233,6 +246,8 @@ class _Context:
                 )
         if flt.kind == "pains":
             return _pains_catalog().compute(self.batch) == 1.0
+        if flt.kind in ALERT_FILTERS:
+            return _alerts(ALERT_FILTERS[flt.kind]).compute(self.batch) == 0.0
         if flt.kind in SUBSTRUCTURE_FILTERS:
             hits = np.array(
                 [m is not None and m.HasSubstructMatch(flt.query) for m in self.batch.mols], dtype=bool

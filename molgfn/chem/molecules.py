@@ -114,20 +114,62 @@ def per_molecule(
 
 
 _POOLS: dict[int, Any] = {}
-_WORKER_PAINS: list = []
+
+# structural-alert catalogues of RDKit's FilterCatalog: PAINS A+B+C (Baell & Holloway, J. Med. Chem. 2010),
+# Brenk (unwanted groups in screening libraries; Brenk et al., ChemMedChem 2008), NIH (reactive and
+# assay-interfering groups; Jadhav et al., J. Med. Chem. 2010)
+ALERT_CATALOGS = {
+    "pains": FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS,
+    "brenk": FilterCatalog.FilterCatalogParams.FilterCatalogs.BRENK,
+    "nih": FilterCatalog.FilterCatalogParams.FilterCatalogs.NIH,
+}
+_CATALOGS: dict[tuple[str, ...], Any] = {}
+
+
+def alert_catalog(names: Sequence[str]) -> Any:
+    """The FilterCatalog of the named catalogues (``ALERT_CATALOGS`` keys), built once per process."""
+    key = tuple(sorted(set(names)))
+    if key not in _CATALOGS:
+        unknown = [n for n in key if n not in ALERT_CATALOGS]
+        if unknown:
+            raise ValueError(f"unknown alert catalogue {unknown[0]!r}: {', '.join(ALERT_CATALOGS)}")
+        params = FilterCatalog.FilterCatalogParams()
+        for name in key:
+            params.AddCatalog(ALERT_CATALOGS[name])
+        _CATALOGS[key] = FilterCatalog.FilterCatalog(params)
+    return _CATALOGS[key]
+
+
+def alert_count(mol: Chem.Mol, names: Sequence[str] = tuple(ALERT_CATALOGS)) -> float:
+    """How many alerts of the named catalogues the molecule matches (each catalogue entry once)."""
+    return float(len(alert_catalog(names).GetMatches(mol)))
+
+
+def alert_descriptions(mol: Chem.Mol, names: Sequence[str] = tuple(ALERT_CATALOGS)) -> list[str]:
+    """The matched alerts, as 'catalogue: description' (e.g. 'Brenk: hydroxamic_acid')."""
+    out = []
+    for entry in alert_catalog(names).GetMatches(mol):
+        catalogue = entry.GetProp("FilterSet") if "FilterSet" in entry.GetPropList() else ""
+        out.append(f"{catalogue}: {entry.GetDescription()}" if catalogue else entry.GetDescription())
+    return out
 
 
 def _worker_pains(mol: Chem.Mol) -> float:
-    if not _WORKER_PAINS:
-        params = FilterCatalog.FilterCatalogParams()
-        params.AddCatalog(FilterCatalog.FilterCatalogParams.FilterCatalogs.PAINS)
-        _WORKER_PAINS.append(FilterCatalog.FilterCatalog(params))
-    return 0.0 if _WORKER_PAINS[0].HasMatch(mol) else 1.0
+    return 0.0 if alert_catalog(["pains"]).HasMatch(mol) else 1.0
+
+
+def _worker_function(kind: str) -> Callable[[Chem.Mol], float]:
+    if kind == "pains":
+        return _worker_pains
+    if kind.startswith("alerts:"):
+        names = kind.partition(":")[2].split("+")
+        return lambda mol: alert_count(mol, names)
+    return DESCRIPTORS[kind]
 
 
 def _worker_values(kind: str, smiles: list[str]) -> list[float]:
     """Runs in a worker process: the raw values of one deterministic RDKit component."""
-    fn = _worker_pains if kind == "pains" else DESCRIPTORS[kind]
+    fn = _worker_function(kind)
     block = rdBase.BlockLogs()
     out = []
     for s in smiles:

@@ -17,7 +17,15 @@ import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import FilterCatalog, rdFingerprintGenerator
 
-from molgfn.chem.molecules import DESCRIPTORS, MolBatch, ValueCache, per_molecule
+from molgfn.chem.molecules import (
+    ALERT_CATALOGS,
+    DESCRIPTORS,
+    MolBatch,
+    ValueCache,
+    alert_catalog,
+    alert_count,
+    per_molecule,
+)
 from molgfn.errors import MolgfnError
 from molgfn.resources import PROXIES
 from molgfn.reward._config import Table
@@ -60,6 +68,27 @@ class Pains:
     def compute(self, batch: MolBatch) -> np.ndarray:
         fn = lambda mol: 0.0 if self._catalog.HasMatch(mol) else 1.0  # noqa: E731
         return per_molecule(batch, fn, self.cache, "pains", self.workers)
+
+
+class Alerts:
+    """Number of structural alerts the molecule matches in RDKit's FilterCatalog catalogues ``catalogs``
+    (``pains``: PAINS A+B+C, Baell & Holloway 2010; ``brenk``: Brenk et al. 2008; ``nih``: Jadhav et al.
+    2010), each catalogue entry counted once. 0 is clean; the default transform gives 1, 0.5 and 0 for
+    0, 1 and 2 or more alerts."""
+
+    kind = "alerts"
+
+    def __init__(self, catalogs: Sequence[str] = tuple(ALERT_CATALOGS)) -> None:
+        self.catalogs = tuple(sorted(set(catalogs)))
+        alert_catalog(self.catalogs)  # a bad name fails here; built once per process
+        self.cache = ValueCache()
+        self.workers = 0  # set from reward.workers
+
+    def _count(self, mol: Chem.Mol) -> float:
+        return alert_count(mol, self.catalogs)
+
+    def compute(self, batch: MolBatch) -> np.ndarray:
+        return per_molecule(batch, self._count, self.cache, "alerts:" + "+".join(self.catalogs), self.workers)
 
 
 class Similarity:
@@ -204,6 +233,16 @@ def _pains_from_config(table: Table, name: str, base_dir: Path | None) -> Pains:
     return Pains()
 
 
+def _alerts_from_config(table: Table, name: str, base_dir: Path | None) -> Alerts:
+    catalogs = table.strings("catalogs") if table.has("catalogs") else list(ALERT_CATALOGS)
+    unknown = [c for c in catalogs if c not in ALERT_CATALOGS]
+    if unknown or not catalogs:
+        raise table.error(
+            "catalogs", f"must be a non-empty list of {', '.join(ALERT_CATALOGS)} (got {catalogs!r})"
+        )
+    return Alerts(catalogs)
+
+
 def _similarity_from_config(table: Table, name: str, base_dir: Path | None) -> Similarity:
     radius = table.integer("radius", 2, ge=1)
     fp_size = table.integer("fp_size", 2048, ge=64)
@@ -268,6 +307,11 @@ for _kind, _help in (
 ):
     register_kind(_kind, unit_interval=_kind == "qed", help=_help)(_descriptor_builder(_kind))
 register_kind("pains", unit_interval=True, help="1 if no PAINS alert matches, else 0")(_pains_from_config)
+register_kind(
+    "alerts",
+    help="number of structural alerts matched (PAINS, Brenk, NIH: option catalogs)",
+    default_transform={"kind": "linear", "low": 0.0, "high": 2.0, "reverse": True},
+)(_alerts_from_config)
 register_kind("similarity", unit_interval=True, help="maximum Tanimoto similarity to reference molecules")(
     _similarity_from_config
 )
