@@ -243,3 +243,18 @@ def test_a_bad_campaign_config_fails_before_anything_runs(start_generator, oracl
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err and str(config) in err, err
     assert not Path("campaigns").exists()
+
+
+def test_the_round_report_states_hits_in_the_oracle_direction():
+    from molgfn.campaigns import format_report
+
+    info = {
+        "labels": 64,
+        "oracle_calls": 64,
+        "best": -11.5,
+        "top10_mean": -10.0,
+        "hits": 21,
+        "threshold": -9.0,
+    }
+    assert "hits 21 (<= -9)" in format_report(info, "minimize")
+    assert "hits 21 (>= -9)" in format_report(info, "maximize")

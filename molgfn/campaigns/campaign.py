@@ -343,7 +343,11 @@ class Campaign:
     def _report(self, round_: int, progress: bool) -> None:
         info = round_report(self, round_)
         self.store.finish_phase(round_, "report", info)
-        print(f"campaign {self.id}: round {round_}: " + format_report(info), file=sys.stderr, flush=True)
+        print(
+            f"campaign {self.id}: round {round_}: " + format_report(info, self.cfg.direction),
+            file=sys.stderr,
+            flush=True,
+        )
 
     # ----------------------------------------------------------------------------------------- status
     def summary(self) -> pd.DataFrame:
@@ -406,12 +410,13 @@ def round_report(campaign: Campaign, round_: int) -> dict[str, Any]:
     return info
 
 
-def format_report(info: dict[str, Any]) -> str:
+def format_report(info: dict[str, Any], direction: str = "maximize") -> str:
     def f(v: Any) -> str:
         return "-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
 
+    at_least = "<=" if direction == "minimize" else ">="  # as good as the threshold or better
     parts = [f"{info['labels']} labels ({info['oracle_calls']} oracle calls)", f"best {f(info['best'])}",
-             f"top-10 mean {f(info['top10_mean'])}", f"hits {info['hits']} (>= {f(info['threshold'])})"]  # fmt: skip
+             f"top-10 mean {f(info['top10_mean'])}", f"hits {info['hits']} ({at_least} {f(info['threshold'])})"]  # fmt: skip
     if "batch_rmse" in info:
         parts.append(f"batch RMSE {f(info['batch_rmse'])}, Spearman {f(info.get('batch_spearman'))}")
     return " | ".join(parts)
