@@ -257,6 +257,12 @@ def test_generate_page_downloads_parse(finished_runs, monkeypatch):
     smi = served["smi"].decode().splitlines()
     assert len(smi) == len(csv) and smi[0].split("\t")[0] == csv["smiles"][0]
     assert served["sdf"].decode().count("$$$$") == len(csv)
+    # best first, each molecule with its stable id (also the SDF title and the SMI name)
+    assert csv["reward"].is_monotonic_decreasing and csv["id"].str.fullmatch(r"MG-[0-9A-F]{10}").all()
+    assert served["sdf"].decode().splitlines()[0] == csv["id"][0] and smi[0].split("\t")[1] == csv["id"][0]
+    # 20 unique molecules cost a whole batch of trajectories: the page says why
+    caption = " ".join(c.value for c in at.caption)
+    assert "trajectories sampled for 20 molecules" in caption and "batches of up to 256" in caption
 
 
 def test_runs_dir_comes_from_the_environment(finished_runs, monkeypatch):

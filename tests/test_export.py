@@ -60,7 +60,8 @@ def test_every_documented_column_is_there_in_the_documented_order(full_table):
 def test_columns_without_a_source_are_left_out():
     table = molecule_table(SMILES)
     assert list(table.columns) == [
-        "smiles", "qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "rotatable_bonds", "scaffold"
+        "id", "smiles", "qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "rotatable_bonds",
+        "undefined_stereocentres", "scaffold"
     ]  # fmt: skip
 
 
@@ -110,7 +111,9 @@ def test_csv_has_every_column_and_reads_back_equal(full_table, tmp_path):
     back = pd.read_csv(path, keep_default_na=False, na_values=[""])
     assert list(back.columns) == list(full_table.columns)
     for column in ("reward", "qed", "sa", "logp", "proxy_mean", "nearest_train_similarity"):
-        np.testing.assert_array_equal(back[column].to_numpy(float), full_table[column].to_numpy(float))
+        decimals = export.PRECISION[column]
+        expected = full_table[column].to_numpy(float).round(decimals)
+        np.testing.assert_array_equal(back[column].to_numpy(float), expected)
 
 
 def test_sdf_reopens_with_the_same_molecules_and_properties(full_table, tmp_path):
@@ -120,11 +123,12 @@ def test_sdf_reopens_with_the_same_molecules_and_properties(full_table, tmp_path
     mols = [m for m in Chem.SDMolSupplier(str(path))]
     assert all(m is not None and m.GetNumConformers() == 1 for m in mols)
     assert [Chem.MolToSmiles(m) for m in mols] == [Chem.CanonSmiles(s) for s in valid["smiles"]]
-    assert [m.GetProp("_Name") for m in mols] == list(valid["smiles"])
+    assert [m.GetProp("_Name") for m in mols] == list(valid["id"])  # the title is the stable id
     back = read_sdf_table(path)
     assert set(back.columns) <= set(full_table.columns)
     # every non-empty value came back (the acyclic molecules' empty scaffold is an empty property)
     assert list(back.columns) == list(full_table.columns)
+    valid = export.rounded(valid)  # as written
     for column in valid.columns:
         if pd.api.types.is_float_dtype(valid[column]):
             np.testing.assert_allclose(
@@ -137,9 +141,12 @@ def test_sdf_reopens_with_the_same_molecules_and_properties(full_table, tmp_path
 def test_smi_is_smiles_tab_id_without_header(full_table, tmp_path):
     path = tmp_path / "out.smi"
     assert write_molecules(full_table.iloc[:3], path) == 3
-    assert path.read_text() == "CC(=O)Nc1ccc(O)cc1\t1\nOCC\t2\nc1ccccc1N\t3\n"
+    ids = list(full_table["id"][:3])
+    assert path.read_text() == f"CC(=O)Nc1ccc(O)cc1\t{ids[0]}\nOCC\t{ids[1]}\nc1ccccc1N\t{ids[2]}\n"
     supplier = Chem.SmilesMolSupplier(str(path), delimiter="\t", titleLine=False)
-    assert [m.GetProp("_Name") for m in supplier] == ["1", "2", "3"]
+    assert [m.GetProp("_Name") for m in supplier] == ids
+    write_molecules(full_table.iloc[:3].drop(columns="id"), path, force=True)
+    assert path.read_text() == "CC(=O)Nc1ccc(O)cc1\t1\nOCC\t2\nc1ccccc1N\t3\n"
     named = full_table.iloc[:2].assign(name=["a", "b"])
     write_molecules(named, path, force=True)
     assert path.read_text() == "CC(=O)Nc1ccc(O)cc1\ta\nOCC\tb\n"
@@ -153,7 +160,7 @@ def test_existing_output_is_not_overwritten_without_force(tmp_path):
         write_molecules(table, path)
     assert path.read_text() == "precious\n"
     write_molecules(table, path, force=True)
-    assert path.read_text().startswith("smiles,")
+    assert path.read_text().startswith("id,smiles,")
 
 
 def test_missing_directory_is_created(tmp_path):
@@ -230,3 +237,37 @@ def test_the_rewards_descriptor_values_are_reused(monkeypatch):
     assert (
         molecule_table(SMILES[:1], reward_result=None)["qed"].isna().all()
     )  # without the reward: recomputed
+
+
+def test_the_id_is_stable_and_names_the_molecule_not_its_spelling():
+    table = molecule_table(["OCC", "CCO", "c1ccccc1O", "not a smiles"])
+    ids = list(table["id"])
+    assert ids[0] == ids[1]  # ethanol, written two ways
+    assert len(set(ids[1:])) == 3 and all(re.fullmatch(r"MG-[0-9A-F]{10}", i) for i in ids)
+    assert ids[0] == molecule_table(["CCO"])["id"][0]  # the same in another table, another session
+    assert ids[0] == export.molecule_id(Chem.CanonSmiles("CCO"))
+
+
+def test_written_floats_keep_their_documented_decimals(full_table, tmp_path):
+    path = tmp_path / "out.csv"
+    write_molecules(full_table, path)
+    text = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in full_table.columns:
+        decimals = export.decimals_of(column)
+        if decimals is None or not pd.api.types.is_float_dtype(full_table[column]):
+            continue
+        written = [v for v in text[column] if v not in ("", "nan")]
+        assert written, column
+        assert all(len(v.split(".")[1]) <= decimals if "." in v else True for v in written), column
+    # the table itself keeps full precision (filters and the dashboard use it)
+    assert full_table["reward"].round(4).ne(full_table["reward"]).any()
+
+
+def test_undefined_stereocentres_count_open_centres_and_double_bonds():
+    smiles = ["CC(N)C(=O)O", "C[C@H](N)C(=O)O", "CC=CC", "C/C=C/C", "OC1CCCC1O", "c1ccccc1"]
+    table = molecule_table(smiles)
+    assert table["undefined_stereocentres"].tolist() == [1, 0, 1, 0, 2, 0]
+    from molgfn.candidates.filters import apply_filters, parse_filters
+
+    mask, _ = apply_filters(smiles, parse_filters("undefined_stereocentres<=0"))
+    assert mask.tolist() == [False, True, False, True, False, True]

@@ -97,7 +97,9 @@ def test_range_and_threshold_forms_parse_with_negative_numbers_and_aliases():
 
 
 def test_unknown_filter_names_the_valid_ones():
-    with pytest.raises(MolgfnError, match=r"unknown filter 'lipinksi'.*pains, lipinski, veber, novel"):
+    with pytest.raises(
+        MolgfnError, match=r"unknown filter 'lipinksi'.*pains, brenk, nih, alerts, lipinski, veber, novel"
+    ):
         parse_filters("pains,lipinksi")
     with pytest.raises(MolgfnError, match=r"unknown filter 'weight<=5'.*no property 'weight'.*qed, sa, mw"):
         parse_filters("weight<=5")

@@ -13,6 +13,7 @@ from molgfn.chem.metrics import internal_diversity
 from molgfn.cli import main
 
 DOCUMENTED = [
+    "id",
     "smiles",
     "reward",
     "activity_raw",
@@ -33,6 +34,7 @@ DOCUMENTED = [
     "hbd",
     "hba",
     "rotatable_bonds",
+    "undefined_stereocentres",
     "scaffold",
     "fragments",
     "novel",

@@ -91,11 +91,21 @@ if st.button("Generate", type="primary", disabled=bool(problems), key="generate"
 generated = st.session_state.get("generated")
 if generated is not None:
     source_used, table, report = generated
+    if "reward" in table:  # the preview and the files, best first
+        table = table.sort_values("reward", ascending=False, kind="stable").reset_index(drop=True)
     st.subheader(f"{len(table):,} molecules from {labels.get(source_used, 'run ' + source_used)}")
     removed = ", ".join(f"{name}: {count:,}" for name, count in report.filtered.items() if count)
+    why = (
+        " (sampling goes in batches of up to 256 until enough molecules are unique and pass the filters; "
+        "the rest of the last batch is not kept)"
+        if report.sampled > report.requested
+        else ""
+    )
     st.caption(
-        f"{report.sampled:,} trajectories sampled · {report.duplicates:,} duplicates dropped"
+        f"{report.sampled:,} trajectories sampled for {report.requested:,} molecules{why} · "
+        f"{report.duplicates:,} duplicates dropped"
         + (f" · removed by filters: {removed}" if removed else "")
+        + (" · sorted by reward" if "reward" in table else "")
     )
     if report.capped:
         st.warning(

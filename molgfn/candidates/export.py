@@ -8,13 +8,15 @@
     write_molecules(table[mask], "out/candidates.sdf", force=False)
 
 Columns, in this order (a column whose source is not given is left out; the documented list with units
-is in ``docs/export.md``): smiles, reward, ``<name>_raw`` and ``<name>_desirability`` per reward
-component, proxy_mean, proxy_std, qed, sa, mw, logp, tpsa, hbd, hba, rotatable_bonds, scaffold,
-fragments, novel, nearest_train_smiles, nearest_train_similarity, then any other ``extra`` columns.
+is in ``docs/export.md``): id, smiles, reward, ``<name>_raw`` and ``<name>_desirability`` per reward
+component, proxy_mean, proxy_std, qed, sa, mw, logp, tpsa, hbd, hba, rotatable_bonds,
+undefined_stereocentres, scaffold, fragments, novel, nearest_train_smiles, nearest_train_similarity,
+then any other ``extra`` columns. The writers round floats to the documented precision (``PRECISION``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import tempfile
@@ -38,6 +40,27 @@ WRITERS = (".csv", ".sdf", ".smi")
 RAW_SUFFIX = "_raw"
 DESIRABILITY_SUFFIX = "_desirability"
 REFERENCE_COLUMNS = ("novel", "nearest_train_smiles", "nearest_train_similarity")
+# decimals of each float column in a written file (the table in memory keeps full precision): enough
+# for every difference a chemist acts on, not the noise of a float
+PRECISION = {
+    "reward": 4,
+    "proxy_mean": 2,
+    "proxy_std": 2,
+    "qed": 3,
+    "sa": 2,
+    "mw": 2,
+    "logp": 2,
+    "tpsa": 1,
+    "nearest_train_similarity": 3,
+}
+SUFFIX_PRECISION = {RAW_SUFFIX: 3, DESIRABILITY_SUFFIX: 4}
+ID_PREFIX = "MG-"
+
+
+def molecule_id(canonical: str) -> str:
+    """A stable identifier of a molecule: ``MG-`` and 10 hex digits of the SHA-1 of its canonical SMILES,
+    so the same molecule has the same id in every export, run and session."""
+    return ID_PREFIX + hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:10].upper()
 
 
 class Predictor(Protocol):
@@ -71,7 +94,8 @@ def molecule_table(
     extra = dict(extra or {})
     batch = MolBatch.parse(smiles)
     canonical = canonical_smiles(batch.mols)
-    columns: dict[str, Any] = {"smiles": smiles}
+    ids = [molecule_id(c if c is not None else s) for c, s in zip(canonical, smiles)]
+    columns: dict[str, Any] = {"id": ids, "smiles": smiles}
 
     if reward_result is not None:
         if len(reward_result.score) != n:
@@ -149,7 +173,8 @@ def write_molecules(df: pd.DataFrame, path: str | Path, force: bool = False) -> 
     """Write a molecule table in the format its extension names; returns the number of records written.
 
     ``.csv``: every column. ``.sdf``: one record per parsable SMILES (others skipped), 2D coordinates,
-    the SMILES as the molecule name and every other column as an SD property (empty values left out).
+    the ``id`` as the record's title (the SMILES where the table has no id) and every column as an SD
+    property (empty values left out). Floats are rounded to :data:`PRECISION` in every format.
     ``.smi``: ``SMILES<TAB>id`` per row, no header, id the 1-based row number (or a ``name``/``id``
     column). The parent directory is created; an existing file is replaced only with ``force``. The file
     is written to a temporary file beside it and renamed, so an interrupted export leaves no half file.
@@ -173,6 +198,7 @@ def write_molecules(df: pd.DataFrame, path: str | Path, force: bool = False) -> 
     except OSError as exc:
         raise MolgfnError(f"cannot write {path}: {exc}") from exc
     tmp = Path(tmp_name)
+    df = rounded(df)
     try:
         if suffix == ".csv":
             df.to_csv(tmp, index=False)
@@ -191,6 +217,26 @@ def write_molecules(df: pd.DataFrame, path: str | Path, force: bool = False) -> 
     return written
 
 
+def decimals_of(column: str) -> int | None:
+    """The decimals a written file keeps of ``column`` (None: as computed)."""
+    if column in PRECISION:
+        return PRECISION[column]
+    for suffix, decimals in SUFFIX_PRECISION.items():
+        if column.endswith(suffix):
+            return decimals
+    return None
+
+
+def rounded(df: pd.DataFrame) -> pd.DataFrame:
+    """The table with each float column rounded to its documented precision (:data:`PRECISION`)."""
+    out = df.copy()
+    for column in out.columns:
+        decimals = decimals_of(str(column))
+        if decimals is not None and pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column].round(decimals) + 0.0  # no "-0.0" in the file
+    return out
+
+
 def _sd_value(value: Any) -> str | None:
     """The SD property text of a cell, None for a missing value (left out of the record)."""
     if value is None or value is pd.NA:
@@ -205,7 +251,7 @@ def _sd_value(value: Any) -> str | None:
 
 
 def _write_sdf(df: pd.DataFrame, tmp: Path) -> int:
-    properties = [c for c in df.columns if c != "smiles"]
+    properties = list(df.columns)  # the SMILES too: the record's title is its id, where the table has one
     writer = Chem.SDWriter(str(tmp))
     written = 0
     block = rdBase.BlockLogs()
@@ -217,7 +263,7 @@ def _write_sdf(df: pd.DataFrame, tmp: Path) -> int:
             if mol is None:
                 continue
             rdDepictor.Compute2DCoords(mol)
-            mol.SetProp("_Name", smiles)
+            mol.SetProp("_Name", str(record.get("id") or smiles))
             for name in properties:
                 text = _sd_value(record[name])
                 if text is not None:
@@ -241,9 +287,10 @@ def _write_smi(df: pd.DataFrame, tmp: Path) -> int:
 
 
 def read_sdf_table(path: str | Path) -> pd.DataFrame:
-    """Read an SDF written by :func:`write_molecules` back into a table: ``smiles`` from the molecule
-    name (RDKit's SMILES of the record where it has no name), then every SD property as a column, typed
-    back: integers (Int64), floats, True/False (bool) or text. Unreadable records are skipped."""
+    """Read an SDF written by :func:`write_molecules` back into a table: ``id`` and ``smiles`` from their
+    SD properties (older files: ``smiles`` from the record's title; RDKit's SMILES of the record where it
+    has neither), then every other SD property as a column, typed back: integers (Int64), floats,
+    True/False (bool) or text. Unreadable records are skipped."""
     path = Path(path)
     if not path.is_file():
         raise MolgfnError(f"SDF file not found: {path}")
@@ -253,13 +300,18 @@ def read_sdf_table(path: str | Path) -> pd.DataFrame:
         if mol is None:
             continue
         name = mol.GetProp("_Name") if mol.HasProp("_Name") else ""
-        row = {"smiles": name or Chem.MolToSmiles(mol)}
-        row.update({prop: mol.GetProp(prop) for prop in mol.GetPropNames()})
+        props = {prop: mol.GetProp(prop) for prop in mol.GetPropNames()}
+        # the SMILES property (files of this version; the title is the id), else the title (older files)
+        smiles = props.pop("smiles", None) or (name if not name.startswith(ID_PREFIX) else "")
+        row = {"id": props.pop("id")} if "id" in props else {}
+        row["smiles"] = smiles or Chem.MolToSmiles(mol)
+        row.update(props)
         rows.append(row)
     del block
     table = pd.DataFrame(rows, columns=list(dict.fromkeys(k for row in rows for k in row)) or ["smiles"])
-    for column in table.columns[1:]:
-        table[column] = _typed(table[column])
+    for column in table.columns:
+        if column not in ("id", "smiles"):
+            table[column] = _typed(table[column])
     return table
 
 

@@ -41,13 +41,27 @@ PROPERTIES: dict[str, tuple[str, str]] = {
         "rotatable bonds (RDKit CalcNumRotatableBonds, strict: amide C-N not counted)",
         "count",
     ),
+    "undefined_stereocentres": (
+        "stereocentres and stereo double bonds the SMILES leaves unspecified (RDKit FindPotentialStereo): "
+        "each one means the molecule is a mixture of stereoisomers until it is assigned",
+        "count",
+    ),
 }
-INTEGER_PROPERTIES = ("hbd", "hba", "rotatable_bonds")
+INTEGER_PROPERTIES = ("hbd", "hba", "rotatable_bonds", "undefined_stereocentres")
+
+
+def undefined_stereocentres(mol: Chem.Mol) -> int:
+    """Stereo elements (tetrahedral centres, double bonds) whose configuration the molecule leaves open."""
+    return sum(
+        1 for info in Chem.FindPotentialStereo(mol) if info.specified == Chem.StereoSpecified.Unspecified
+    )
+
 
 _COUNTS: dict[str, Callable[[Chem.Mol], int]] = {
     "hbd": rdMolDescriptors.CalcNumLipinskiHBD,
     "hba": rdMolDescriptors.CalcNumLipinskiHBA,
     "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
+    "undefined_stereocentres": undefined_stereocentres,
 }
 _DESCRIPTORS = {name: Descriptor(name) for name in ("qed", "sa", "mw", "logp", "tpsa")}
 _COUNT_CACHES = {name: ValueCache() for name in _COUNTS}
