@@ -344,7 +344,7 @@ class Campaign:
         info = round_report(self, round_)
         self.store.finish_phase(round_, "report", info)
         print(
-            f"campaign {self.id}: round {round_}: " + format_report(info, self.cfg.direction),
+            f"campaign {self.id}: round {round_}: " + format_report(info, self.cfg.campaign.direction),
             file=sys.stderr,
             flush=True,
         )
