@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pandas as pd
 import pytest
@@ -42,6 +43,29 @@ pytestmark = [
         not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} missing (apt-get install -y chromium)"
     ),
 ]
+
+
+FAVICON = "() => (document.querySelector(\"link[rel='shortcut icon']\") || {}).href || ''"
+
+
+def watch_requests(page) -> list[str]:
+    """Every URL the page asks for, as it goes (Chromium does not report favicons: see ``favicon``)."""
+    seen: list[str] = []
+    page.on("request", lambda request: seen.append(request.url))
+    page.on("websocket", lambda ws: seen.append(ws.url))
+    return seen
+
+
+def external(urls: list[str], url: str) -> list[str]:
+    """The URLs that leave the dashboard's own host (data: and blob: URLs stay in the page)."""
+    own = urlparse(url).netloc
+    return sorted(
+        {
+            u
+            for u in urls
+            if urlparse(u).scheme in ("http", "https", "ws", "wss") and urlparse(u).netloc != own
+        }
+    )
 
 
 def free_port() -> int:
@@ -98,11 +122,13 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
 
     def shoot(page, name):
         settle(page)
+        seen.append(page.evaluate(FAVICON))  # each page sets its own favicon
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+        seen = watch_requests(page)
         page.set_default_timeout(60_000)
         expect.set_options(timeout=60_000)  # a loaded CI machine can take seconds per page
 
@@ -169,6 +195,8 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
             assert table["smiles"].notna().all()
         shoot(page, "5_Generate")
         browser.close()
+    # offline: no page asked any host but the dashboard's own (icons and fonts are served by it)
+    assert len(seen) > 20 and external(seen, url) == []
 
     if os.environ.get("MOLGFN_SCREENSHOTS"):
         target = Path(os.environ["MOLGFN_SCREENSHOTS"])
@@ -203,8 +231,10 @@ def test_the_campaigns_page_downloads_a_batch_in_a_browser(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
         page.set_default_timeout(60_000)
         expect.set_options(timeout=60_000)
+        seen = watch_requests(page)
         page.goto(f"{url}/Campaigns")
         expect(page.get_by_text("waits for lab results").first).to_be_visible()
+        seen.append(page.evaluate(FAVICON))
         button = page.get_by_role("button", name="Download round 1's batch (CSV)")
         expect(button).to_be_visible()
         with page.expect_download() as download:
@@ -213,5 +243,6 @@ def test_the_campaigns_page_downloads_a_batch_in_a_browser(server, tmp_path):
         download.value.save_as(path)
         page.screenshot(path=str(tmp_path / "6_Campaigns.png"), full_page=True)
         browser.close()
+    assert external(seen, url) == []
     batch = pd.read_csv(path)
     assert batch["id"].tolist() == expected and batch["label"].isna().all()

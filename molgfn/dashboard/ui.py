@@ -27,8 +27,12 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-def page_setup(title: str, icon: str = ":material/science:") -> Settings:
-    """Page config, the sidebar's settings line, and a queue check (starts queued runs when a slot is free)."""
+def page_setup(title: str, icon: str = "🧪") -> Settings:
+    """Page config, the sidebar's settings line, and a queue check (starts queued runs when a slot is free).
+
+    The icon is an emoji: Streamlit draws it into an inline SVG, where a ``:material/…:`` page icon would
+    make every browser fetch the favicon from fonts.gstatic.com (the dashboard loads nothing from the
+    internet; the browser test checks every request)."""
     st.set_page_config(page_title=f"molgfn · {title}", page_icon=icon, layout="wide")
     cfg = settings()
     try:
