@@ -139,6 +139,11 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
 
         # Train: a short tiny run through the form
         page.goto(f"{url}/Train")
+        settle(page)
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Starting point").click()
+        page.get_by_role("option", name="tiny").click()
+        settle(page)
+        expect(page.get_by_role("textbox", name="Run name")).to_have_value("tiny")
         steps = page.get_by_role("spinbutton", name="Steps")
         steps.fill("20")
         steps.press("Enter")

@@ -186,8 +186,56 @@ def test_molecules_page_reports_an_invalid_smarts(finished_runs, monkeypatch):
     assert not any("SMARTS" in e.value for e in at.error)
 
 
-def train_page(runs_dir: Path, monkeypatch) -> AppTest:
-    return app(runs_dir, monkeypatch, "pages/1_Train.py")
+def train_page(runs_dir: Path, monkeypatch, template: str = "tiny") -> AppTest:
+    """The Train page on a starting point (tiny by default: its runs train in seconds)."""
+    at = app(runs_dir, monkeypatch, "pages/1_Train.py")
+    if template != at.selectbox(key="template").value:
+        at.selectbox(key="template").select(template).run()
+    return at
+
+
+def test_the_train_form_starts_from_the_shipped_default_and_a_switch_sets_every_field(empty_runs, monkeypatch):
+    from molgfn.dashboard import config_template
+
+    at = app(empty_runs, monkeypatch, "pages/1_Train.py")
+    assert at.selectbox(key="template").value == "default"
+
+    def shown() -> dict:
+        return {
+            "run.name": at.text_input(key="run_name").value,
+            "objective.name": at.selectbox(key="objective").value,
+            "train.steps": at.number_input(key="steps").value,
+            "train.batch_size": at.number_input(key="batch_size").value,
+            "train.beta_min": at.number_input(key="beta_min").value,
+            "train.beta_max": at.number_input(key="beta_max").value,
+            "env.max_frags": at.number_input(key="max_frags").value,
+            "run.seed": at.number_input(key="seed").value,
+        }
+
+    def expected(name: str) -> dict:
+        data = config_template(name)
+        return {
+            "run.name": data["run"]["name"],
+            "objective.name": data["objective"]["name"],
+            "train.steps": data["train"]["steps"],
+            "train.batch_size": data["train"]["batch_size"],
+            "train.beta_min": data["train"]["beta_min"],
+            "train.beta_max": data["train"]["beta_max"],
+            "env.max_frags": data["env"]["max_frags"],
+            "run.seed": data["run"].get("seed", 0),
+        }
+
+    assert shown() == expected("default")
+    assert expected("default") != expected("tiny")  # the two really differ
+    at.text_input(key="run_name").input("mine").run()
+    at.number_input(key="max_frags").set_value(3).run()
+    at.selectbox(key="template").select("tiny").run()
+    assert_clean(at)
+    assert shown() == expected("tiny")
+    weights = {w.label: w.value for w in at.number_input if w.key.startswith("weight_")}
+    at.selectbox(key="template").select("default").run()
+    assert shown() == expected("default")  # nothing of tiny (or of the edits) is left
+    assert {w.label: w.value for w in at.number_input if w.key.startswith("weight_")} != weights
 
 
 def test_train_form_shows_batch_size_message_beside_the_field(empty_runs, monkeypatch):

@@ -55,19 +55,53 @@ def field_error(name: str) -> None:
         st.error(errors[name], icon=":material/error:")
 
 
+BACKENDS = ["local", "ray"]
+
+
+def template_values(name: str) -> dict:
+    """The value of every field a starting point sets, by widget key."""
+    data = config_template(name)
+    backend = data["run"].get("backend", "local")
+    values = {
+        "run_name": str(data["run"]["name"]),
+        "objective": data.get("objective", {}).get("name", "tb"),
+        "steps": int(data["train"]["steps"]),
+        "batch_size": int(data["train"]["batch_size"]),
+        "beta_min": float(data["train"]["beta_min"]),
+        "beta_max": float(data["train"]["beta_max"]),
+        "max_frags": int(data["env"]["max_frags"]),
+        "seed": int(data["run"].get("seed", 0)),
+        "backend": backend if backend in BACKENDS else "local",
+        "ray_address": str(data["run"].get("ray_address", "")),
+        "weight_activity": 1.0,  # the proxy term a target adds
+    }
+    for component in reward_components(data):
+        values[f"weight_{component_name(component)}"] = float(component.get("weight", 1.0))
+    return values
+
+
+def apply_template() -> None:
+    """Switching the starting point sets every field it shows to the new template (edits are dropped)."""
+    for key, value in template_values(st.session_state["template"]).items():
+        st.session_state[key] = value
+    st.session_state.pop("train_errors", None)
+
+
 with left:
     template = st.selectbox(
         "Starting point",
-        ["tiny", "default"],
-        help="tiny: 4 fragments, trains in seconds (for trying things out); default: the shipped 100-fragment vocabulary",
+        ["default", "tiny"],
+        help="default: the shipped defaults (100-fragment vocabulary, the run `molgfn train` makes); tiny: 4 "
+        "fragments, trains in seconds (for trying things out). Switching sets every field below to it.",
         key="template",
+        on_change=apply_template,
     )
     data = config_template(template)
+    for key, value in template_values(template).items():  # first visit: the template's values
+        st.session_state.setdefault(key, value)
     fields: dict = {}
 
-    fields["run.name"] = st.text_input(
-        "Run name", value=str(data["run"]["name"]), help=HELP["run.name"], key="run_name"
-    )
+    fields["run.name"] = st.text_input("Run name", help=HELP["run.name"], key="run_name")
     field_error("run.name")
 
     target = st.radio("Target", list(TARGETS), format_func=TARGETS.get, key="target")
@@ -138,20 +172,16 @@ with left:
     fields["objective.name"] = st.selectbox(
         "Objective",
         list(OBJECTIVES),
-        index=list(OBJECTIVES).index(data.get("objective", {}).get("name", "tb")),
         help=HELP["objective.name"],
         key="objective",
     )
     c1, c2 = st.columns(2)
     with c1:
-        fields["train.steps"] = st.number_input(
-            "Steps", value=int(data["train"]["steps"]), step=10, help=HELP["train.steps"], key="steps"
-        )
+        fields["train.steps"] = st.number_input("Steps", step=10, help=HELP["train.steps"], key="steps")
         field_error("train.steps")
     with c2:
         fields["train.batch_size"] = st.number_input(
             "Batch size",
-            value=int(data["train"]["batch_size"]),
             step=1,
             help=HELP["train.batch_size"],
             key="batch_size",
@@ -161,7 +191,6 @@ with left:
     with c1:
         fields["train.beta_min"] = st.number_input(
             "β min",
-            value=float(data["train"]["beta_min"]),
             step=1.0,
             help=HELP["train.beta_min"],
             key="beta_min",
@@ -170,7 +199,6 @@ with left:
     with c2:
         fields["train.beta_max"] = st.number_input(
             "β max",
-            value=float(data["train"]["beta_max"]),
             step=1.0,
             help=HELP["train.beta_max"],
             key="beta_max",
@@ -180,26 +208,19 @@ with left:
     with c1:
         fields["env.max_frags"] = st.number_input(
             "Max fragments",
-            value=int(data["env"]["max_frags"]),
             step=1,
             help=HELP["env.max_frags"],
             key="max_frags",
         )
         field_error("env.max_frags")
     with c2:
-        fields["run.seed"] = st.number_input(
-            "Seed", value=int(data["run"].get("seed", 0)), step=1, help=HELP["run.seed"], key="seed"
-        )
+        fields["run.seed"] = st.number_input("Seed", step=1, help=HELP["run.seed"], key="seed")
         field_error("run.seed")
     b1, b2 = st.columns(2)
     with b1:
-        backends = ["local", "ray"]
         fields["run.backend"] = st.selectbox(
             "Scoring backend",
-            backends,
-            index=backends.index(data["run"].get("backend", "local"))
-            if data["run"].get("backend", "local") in backends
-            else 0,
+            BACKENDS,
             help=HELP["run.backend"],
             key="backend",
         )
@@ -207,7 +228,6 @@ with left:
     with b2:
         fields["run.ray_address"] = st.text_input(
             "Ray address",
-            value=str(data["run"].get("ray_address", "")),
             help=HELP["run.ray_address"],
             key="ray_address",
             disabled=fields["run.backend"] != "ray",
@@ -218,10 +238,12 @@ with left:
     cols = st.columns(max(1, len(components)))
     for i, component in enumerate(components):
         name = f"reward.components[{i}].weight"
+        st.session_state.setdefault(
+            f"weight_{component_name(component)}", float(component.get("weight", 1.0))
+        )
         with cols[i]:
             fields[name] = st.number_input(
                 component_name(component),
-                value=float(component.get("weight", 1.0)),
                 step=0.1,
                 key=f"weight_{component_name(component)}",
             )
