@@ -194,7 +194,9 @@ def train_page(runs_dir: Path, monkeypatch, template: str = "tiny") -> AppTest:
     return at
 
 
-def test_the_train_form_starts_from_the_shipped_default_and_a_switch_sets_every_field(empty_runs, monkeypatch):
+def test_the_train_form_starts_from_the_shipped_default_and_a_switch_sets_every_field(
+    empty_runs, monkeypatch
+):
     from molgfn.dashboard import config_template
 
     at = app(empty_runs, monkeypatch, "pages/1_Train.py")
