@@ -46,14 +46,12 @@ def _config_of(folder: Path) -> Config:
 
 
 def _read_state(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except FileNotFoundError:
-        raise MolgfnError(f"{path}: file not found") from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is a user-facing error
-        raise MolgfnError(
-            f"{path}: not a readable molgfn checkpoint ({exc.__class__.__name__}: {exc})"
-        ) from None
+    """A verified checkpoint or generator file (:func:`molgfn.training.checkpoints.read_checkpoint`)."""
+    from molgfn.training.checkpoints import read_checkpoint
+
+    if not path.exists():
+        raise MolgfnError(f"{path}: file not found")
+    return read_checkpoint(path)
 
 
 def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Config, dict, str]:
@@ -73,15 +71,20 @@ def resolve(path_or_run: str | Path, runs_dir: str | Path = "runs") -> tuple[Con
         return _config_of(folder), policy, f"{path} (step {state.get('step', '?')})"
     if (path / "policy.pt").exists():
         return _config_of(path), _read_state(path / "policy.pt")["policy"], str(path)
+    import sys
+
+    from molgfn.training.checkpoints import latest_checkpoint
     from molgfn.training.runs import RunStore
-    from molgfn.training.trainer import load_latest_checkpoint
 
     store = RunStore.open(path)
     if not store.checkpoints():
         raise MolgfnError(f"{path}: no checkpoint yet (is the run still starting?)")
-    state = load_latest_checkpoint(store)
-    if state is None:
-        raise MolgfnError(f"{path}: no readable checkpoint")
+    found = latest_checkpoint(store.checkpoints())
+    if found.state is None:
+        raise MolgfnError(f"{path}: no intact checkpoint ({'; '.join(found.skipped)})")
+    for skipped in found.skipped:
+        print(f"molgfn: warning: checkpoint {skipped}; using {found.path.name}", file=sys.stderr)
+    state = found.state
     return _config_of(path), state["algorithm"]["policy"], f"{path} (step {state['step']})"
 
 

@@ -30,6 +30,7 @@ import math
 import os
 import random
 import signal
+import sqlite3
 import sys
 import time
 import traceback
@@ -44,6 +45,7 @@ from molgfn import __version__
 from molgfn.config import Config, config_to_toml
 from molgfn.distributed import BackendLost
 from molgfn.errors import MolgfnError
+from molgfn.training.checkpoints import HASH_SUFFIX, hash_path, latest_checkpoint, write_checkpoint
 from molgfn.training.protocol import (  # noqa: F401 - StepOutput is part of the trainer's API
     DEFAULT_ALGORITHM,
     MOVED_ALGORITHMS,
@@ -127,58 +129,37 @@ def build_seeded(cfg: Config, factory: AlgorithmFactory | str = DEFAULT_ALGORITH
 # -------------------------------------------------------------------------------------------- checkpoints
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def save_checkpoint(store: RunStore, state: dict[str, Any], step: int, keep: int = KEEP_CHECKPOINTS) -> Path:
-    """Write ``state`` as the checkpoint of ``step``: temporary file, fsync, atomic rename; keep the last
-    ``keep`` checkpoints. A kill at any moment leaves the previous checkpoints intact."""
-    target = store.checkpoint_path(step)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
-    _fsync_dir(store.checkpoints_dir)
+    """Write ``state`` as the checkpoint of ``step`` with its SHA-256 (:func:`write_checkpoint`: atomic, a
+    kill at any moment leaves the previous checkpoints intact); keep the last ``keep`` checkpoints."""
+    target = write_checkpoint(store.checkpoint_path(step), state)
     for old_step, old in store.checkpoints()[:-keep]:
         if old_step != step:
             old.unlink(missing_ok=True)
+            hash_path(old).unlink(missing_ok=True)
     for stale in store.checkpoints_dir.glob(".*.tmp"):  # left by a writer killed mid-write
-        if stale != tmp:
+        if not stale.name.endswith(f".{os.getpid()}.tmp"):
             stale.unlink(missing_ok=True)
+    for orphan in store.checkpoints_dir.glob(f"step_*.pt{HASH_SUFFIX}"):  # its checkpoint never landed
+        if not orphan.with_name(orphan.name[: -len(HASH_SUFFIX)]).exists():
+            orphan.unlink(missing_ok=True)
     return target
 
 
 def load_latest_checkpoint(store: RunStore, log: logging.Logger | None = None) -> dict[str, Any] | None:
-    """The newest readable checkpoint (an unreadable one is skipped with a warning), or None."""
-    for step, path in reversed(store.checkpoints()):
-        try:
-            # our own files; they hold numpy RNG states and arbitrary replay-buffer objects
-            state = torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file: fall back to the previous one
-            if log is not None:
-                log.warning("checkpoint %s unreadable (%s); trying the previous one", path.name, exc)
-            continue
-        if state.get("step") != step:
-            if log is not None:
-                log.warning("checkpoint %s holds step %s; skipped", path.name, state.get("step"))
-            continue
-        return state
-    return None
+    """The newest checkpoint that verifies (a damaged one is skipped with a warning), or None."""
+    return latest_checkpoint(store.checkpoints(), log).state
 
 
 # ------------------------------------------------------------------------------------------------ trainer
+
+
+class _LogFile(logging.FileHandler):
+    """train.log; a record that cannot be written (a full disk) is dropped, not printed as a traceback
+    (the error that matters is reported on its own)."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        pass
 
 
 class _StopRequest:
@@ -267,30 +248,50 @@ class Trainer:
         self.log.info("checkpoint %s", path.name)
         return path
 
-    def restore(self) -> bool:
-        """Load the latest checkpoint (algorithm, RNGs, counters); False when there is none."""
-        state = load_latest_checkpoint(self.store, self.log)
-        if state is None:
+    def restore(self, *, restart: bool = False) -> bool:
+        """Load the latest good checkpoint (algorithm, RNGs, counters); False when there is none and the
+        run has nothing to lose. A damaged checkpoint is reported and the previous good one used; when
+        no good one is left but the run has checkpoints or stored steps, MolgfnError (nothing changed)
+        unless ``restart``: then it starts again from step 0."""
+        found = latest_checkpoint(self.store.checkpoints(), self.log)
+        for skipped in found.skipped:
+            print(f"molgfn: warning: run {self.store.id}: checkpoint {skipped}; not used", file=sys.stderr)
+        if found.state is None:
+            stored = self.store.summary()["step"] or 0
+            if (found.found or stored) and not restart:
+                what = f"{found.found} checkpoint(s), none intact" if found.found else "no checkpoint"
+                raise MolgfnError(
+                    f"--resume {self.store.id}: {what}, and {stored} steps stored; nothing was changed. "
+                    f"To train it again from step 0 (deleting those steps) add --restart"
+                )
+            if found.found or stored:
+                self.log.warning("--restart: no intact checkpoint; training again from step 0")
             return False
+        state = found.state
         self.algorithm.load_state_dict(state["algorithm"])
         set_rng_state(state["rng"])
         self.step = int(state["step"])
         self.trajectories = int(state["trajectories"])
         self.wall = float(state["wall"])
+        if found.skipped:
+            print(
+                f"molgfn: run {self.store.id}: resuming from the intact checkpoint {found.path.name}",
+                file=sys.stderr,
+            )
         return True
 
     # --------------------------------------------------------------------------------------------- run
-    def run(self, *, resume: bool = False) -> str:
+    def run(self, *, resume: bool = False, restart: bool = False) -> str:
         """Train to ``cfg.train.steps``; returns the final status (``finished`` or ``stopped``).
 
         Raises :class:`TrainingFailed` (status ``failed``, traceback in train.log) if a step raises."""
-        handler = logging.FileHandler(self.store.log_path, encoding="utf-8")
+        handler = _LogFile(self.store.log_path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         self.log.addHandler(handler)
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
         try:
-            return self._run(resume)
+            return self._run(resume, restart)
         finally:
             close = getattr(self.algorithm, "close", None)
             if close is not None:  # worker processes, if the algorithm has any
@@ -299,32 +300,36 @@ class Trainer:
             handler.close()
             self.store.close()
 
-    def _run(self, resume: bool) -> str:
+    def _run(self, resume: bool, restart: bool = False) -> str:
         cfg, store = self.cfg, self.store
         steps = cfg.train.steps
         previous = store.status()
         if resume:
-            if self.restore():
+            if self.restore(restart=restart):
                 self.log.info(
                     "resumed from the checkpoint at step %d (%d trajectories)", self.step, self.trajectories
                 )
             else:
                 self.log.info("no checkpoint to resume from: starting from step 0")
-        removed = store.truncate_after(self.step)
+        try:  # the first writes: a read-only folder or a full disk stops here, with one line
+            removed = store.truncate_after(self.step)
+            started = previous.get("started") if resume else None
+            store.set_status(
+                "running",
+                pid=os.getpid(),
+                step=self.step,
+                steps=steps,
+                trajectories=self.trajectories,
+                started=started or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+                message=None,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MolgfnError(f"run {store.id}: cannot write to {store.path} ({reason})") from None
         if removed:
             self.log.info(
                 "removed %d stored steps after step %d (recorded after the checkpoint)", removed, self.step
             )
-        started = previous.get("started") if resume else None
-        store.set_status(
-            "running",
-            pid=os.getpid(),
-            step=self.step,
-            steps=steps,
-            trajectories=self.trajectories,
-            started=started or time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
-            message=None,
-        )
         self.log.info(
             "%s run %s: objective %s, steps %d -> %d, seed %d, pid %d",
             "resuming" if resume else "starting",
@@ -470,10 +475,24 @@ class Trainer:
         return metrics
 
     def _fail(self, exc: BaseException, step: int) -> None:
-        self.log.error("step %d failed:\n%s", step, "".join(traceback.format_exception(exc)))
-        self.store.set_status(
-            "failed", step=self.step, trajectories=self.trajectories, message=f"{type(exc).__name__}: {exc}"
-        )
+        """Log the traceback and set the status ``failed`` with the reason, as far as the disk allows (a full
+        disk may refuse both: the run then reads as ``interrupted``, its process being gone)."""
+        try:
+            self.log.error("step %d failed:\n%s", step, "".join(traceback.format_exception(exc)))
+        except Exception:  # noqa: BLE001 - logging must not replace the error being reported
+            pass
+        try:
+            self.store.set_status(
+                "failed",
+                step=self.step,
+                trajectories=self.trajectories,
+                message=f"{type(exc).__name__}: {exc}",
+            )
+        except (OSError, ValueError) as status_exc:
+            print(
+                f"molgfn: warning: cannot record the failure in {self.store.status_path}: {status_exc}",
+                file=sys.stderr,
+            )
 
 
 def _format_metrics(step: int, steps: int, trajectories: int, metrics: dict[str, float]) -> str:
