@@ -42,7 +42,7 @@ import molgfn
 from molgfn.config import SAFE_NAME, Config, config_to_toml
 from molgfn.dashboard.settings import DEFAULT_MAX_CONCURRENT, safe_file_name, state_dir
 from molgfn.errors import MolgfnError
-from molgfn.training.runs import RunStore, list_runs, pid_alive, validate_run_id
+from molgfn.training.runs import RunStore, list_runs, pid_alive, process_start, validate_run_id
 
 
 # ------------------------------------------------------------------------------------------ bookkeeping
@@ -72,6 +72,11 @@ def _write_json(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(value, indent=1), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def _alive(entry: dict[str, Any]) -> bool:
+    """Whether the process a launch record names is still that process (pid and start time)."""
+    return pid_alive(entry.get("pid"), start=entry.get("pid_start"))
 
 
 def read_queue(runs_dir: str | Path) -> list[dict[str, Any]]:
@@ -235,6 +240,7 @@ def submit_run(
                 "submitted": _now(),
                 "requires": str(requires) if requires else None,
                 "requires_pid": requires_pid,
+                "requires_pid_start": process_start(requires_pid),
             }
         )
         _write_json(state / "queue.json", queue)
@@ -252,9 +258,9 @@ def active_run_ids(runs_dir: str | Path) -> set[str]:
     for run_id, entry in launched(runs_dir).items():
         if run_id in present:
             status = RunStore(runs_dir / run_id).status().get("status")
-            if status in ("created", "unknown") and pid_alive(entry.get("pid")):
+            if status in ("created", "unknown") and _alive(entry):
                 active.add(run_id)
-        elif pid_alive(entry.get("pid")):
+        elif _alive(entry):
             active.add(run_id)
     return active
 
@@ -278,7 +284,7 @@ def _pump_locked(runs_dir: Path, state: Path, max_concurrent: int) -> list[str]:
         run_id = entry["run_id"]
         requires = entry.get("requires")
         if requires and not Path(requires).is_file():
-            if pid_alive(entry.get("requires_pid")):
+            if pid_alive(entry.get("requires_pid"), start=entry.get("requires_pid_start")):
                 remaining.append(entry)  # still waiting for its proxy
                 continue
             _write_json(
@@ -299,7 +305,10 @@ def _pump_locked(runs_dir: Path, state: Path, max_concurrent: int) -> list[str]:
         else:
             argv = train_argv(state / "configs" / f"{run_id}.toml", run_id, runs_dir)
         pid = _spawn(argv, state / "launched" / f"{run_id}.log")
-        _write_json(state / "launched" / f"{run_id}.json", {"pid": pid, "launched": _now(), "argv": argv})
+        _write_json(
+            state / "launched" / f"{run_id}.json",
+            {"pid": pid, "pid_start": process_start(pid), "launched": _now(), "argv": argv},
+        )
         started.append(run_id)
         active += 1
     _write_json(state / "queue.json", remaining)
@@ -346,7 +355,7 @@ def dashboard_runs(runs_dir: str | Path) -> Any:
 
     runs_dir = Path(runs_dir)
     frame = list_runs(runs_dir)
-    frame["message"] = None
+    frame["message"] = frame["message"].where(frame["status"] == "damaged", None)  # keep why it is damaged
     present = set(frame["id"])
     extra = []
     for entry in read_queue(runs_dir):
@@ -366,12 +375,12 @@ def dashboard_runs(runs_dir: str | Path) -> Any:
         if run_id in present:
             status = RunStore(runs_dir / run_id).status().get("status")
             if status == "created":
-                alive = pid_alive(entry.get("pid"))
+                alive = _alive(entry)
                 frame.loc[frame["id"] == run_id, "status"] = "starting" if alive else "failed"
                 if not alive:
                     frame.loc[frame["id"] == run_id, "message"] = launch_error(runs_dir, run_id)
             continue
-        if pid_alive(entry.get("pid")):
+        if _alive(entry):
             extra.append(
                 {"id": run_id, "status": "starting", "started": entry.get("launched"), "message": None}
             )

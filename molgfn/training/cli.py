@@ -50,6 +50,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     train.add_argument(
         "--resume", metavar="RUN", help="resume run RUN (an id under the runs folder, or a path)"
     )
+    train.add_argument(
+        "--restart",
+        action="store_true",
+        help="with --resume: when the run has no intact checkpoint, train it again from step 0 "
+        "(deletes its stored steps); without it such a resume is refused",
+    )
     train.add_argument("--run-id", help="id of the new run (default: <run.name>-<UTC time>)")
     train.add_argument(
         "--steps", type=int, help="train.steps; on --resume, extends the run to this many steps"
@@ -79,6 +85,8 @@ def _train(args: argparse.Namespace) -> int:
     if args.steps is not None:
         overrides.append(f"train.steps={args.steps}")
     progress = False if args.no_progress else None
+    if args.restart and not args.resume:
+        raise MolgfnError("--restart: only with --resume RUN")
     if args.resume:
         if args.config is not None or args.run_id is not None:
             raise MolgfnError("--resume: takes the run's own config; do not give --config or --run-id")
@@ -89,6 +97,7 @@ def _train(args: argparse.Namespace) -> int:
                 f"--resume {args.resume}: the run is still training (pid {current.get('pid')} on "
                 f"{current.get('host')}); stop it first (Ctrl-C or kill -TERM {current.get('pid')})"
             )
+        store.check_writable()
         cfg = _resumed_config(store, overrides)
         factory = args.algorithm or store.meta().get("algorithm") or DEFAULT_ALGORITHM
         trainer = Trainer(cfg, store, build_seeded(cfg, factory), progress=progress)
@@ -107,7 +116,7 @@ def _train(args: argparse.Namespace) -> int:
         trainer = Trainer(cfg, store, algorithm, progress=progress)
     print(store.path, flush=True)
     try:
-        status = trainer.run(resume=bool(args.resume))
+        status = trainer.run(resume=bool(args.resume), restart=args.restart)
     except TrainingFailed as exc:
         print(f"molgfn: error: {exc}", file=sys.stderr)
         return 1
@@ -135,19 +144,23 @@ def _runs(args: argparse.Namespace) -> int:
     if frame.empty:
         print(f"no runs in {args.runs_dir}")
         return 0
-    rows = [("id", "status", "step/steps", "trajectories", "best reward", "objective", "started")]
+    rows = [("id", "status", "step/steps", "trajectories", "best reward", "objective", "started", "note")]
+
+    def count(value) -> str:
+        return "?" if value is None or value != value else str(int(value))  # None or NaN: unknown
+
     for r in frame.itertuples(index=False):
         best = "-" if r.best_reward is None or math.isnan(r.best_reward) else f"{r.best_reward:.3f}"
-        steps = "?" if r.steps is None or r.steps != r.steps else int(r.steps)
         rows.append(
             (
                 r.id,
                 r.status,
-                f"{int(r.step or 0)}/{steps}",
-                str(int(r.trajectories or 0)),
+                f"{count(r.step)}/{count(r.steps)}",
+                count(r.trajectories),
                 best,
                 str(r.objective or "?"),
                 str(r.started or "-"),
+                str(r.message) if r.status == "damaged" else "",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -23,13 +23,16 @@ step; readers in other processes see whole steps only (WAL: readers never block 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
+import shutil
 import socket
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,17 +83,46 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
+def _atomic_write_text(path: Path, text: str, *, in_place_fallback: bool = False) -> None:
+    """Write ``text`` to a temporary file, fsync, rename over ``path``; the temporary file never stays.
+    With ``in_place_fallback``, a full disk (no room for the temporary file) overwrites ``path`` in place
+    instead: a small file's blocks are already allocated, so a status can still say why a run failed."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if not (
+            in_place_fallback and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) and path.exists()
+        ):
+            raise
+        with open(path, "r+", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.truncate()
+            fh.flush()
+            os.fsync(fh.fileno())
 
 
-def pid_alive(pid: int | None, host: str | None = None) -> bool:
-    """Whether process ``pid`` exists (on this host; a run started elsewhere is assumed alive)."""
+def process_start(pid: int | None) -> int | None:
+    """The start time of process ``pid`` (clock ticks since boot, /proc/PID/stat field 22), or None where
+    it cannot be read (no such process, not Linux). With the pid it names one process: a pid reused by a
+    later process has a later start time."""
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="utf-8") as fh:
+            return int(fh.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None, host: str | None = None, start: int | None = None) -> bool:
+    """Whether process ``pid`` exists (on this host; a run started elsewhere is assumed alive) and, when
+    ``start`` is given, is the very process that recorded it (same start time: not a reused pid)."""
     if host is not None and host != socket.gethostname():
         return True
     if not pid:
@@ -100,19 +132,49 @@ def pid_alive(pid: int | None, host: str | None = None) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     # a zombie (exited, not yet reaped by its parent) counts as dead
     try:
         with open(f"/proc/{int(pid)}/stat", encoding="utf-8") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return True
+        return True  # no /proc (not Linux): the pid exists
+    if fields[0] == "Z":
+        return False
+    return start is None or int(fields[19]) == int(start)
+
+
+def _damaged(path: Path, exc: BaseException) -> MolgfnError:
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+    return MolgfnError(f"{path}: damaged or unreadable ({reason})")
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)  # autocommit; explicit BEGIN
     conn.execute("PRAGMA busy_timeout = 30000")
     return conn
+
+
+def _connect_reader(path: Path) -> sqlite3.Connection:
+    """A reader's connection; in a folder this process cannot write (a read-only mount, another user's
+    runs) SQLite cannot make the WAL index, so the file is opened immutable: nobody can be writing it."""
+    conn = _connect(path)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+        if os.access(path.parent, os.W_OK) and not _read_only_mount(path):
+            raise
+    uri = f"{path.resolve().as_uri()}?immutable=1"
+    return sqlite3.connect(uri, uri=True, isolation_level=None)
+
+
+def _read_only_mount(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def open_writer(path: Path, schema: str) -> sqlite3.Connection:
@@ -123,6 +185,13 @@ def open_writer(path: Path, schema: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.executescript(schema)
     return conn
+
+
+def pd_errors() -> type[BaseException]:
+    """pandas wraps a reader's SQLite errors in its DatabaseError."""
+    from pandas.errors import DatabaseError
+
+    return DatabaseError
 
 
 def _quote(name: str) -> str:
@@ -190,14 +259,22 @@ class RunStore:
             raise MolgfnError(f"run {run_id!r}: {path} exists (resume it with --resume {run_id})") from None
         except OSError as exc:
             raise MolgfnError(f"run.runs_dir: cannot create {path} ({exc})") from None
-        (path / "checkpoints").mkdir()
         store = cls(path)
-        store.write_config(cfg)
-        store._init_db()
-        store.set_meta("created", _now())
-        if cfg.base_dir is not None:
-            store.set_meta("config_dir", str(cfg.base_dir))
-        _atomic_write_text(store.status_path, json.dumps({"status": "created", "created": _now()}))
+        try:
+            (path / "checkpoints").mkdir()
+            _atomic_write_text(store.status_path, json.dumps({"status": "created", "created": _now()}))
+            meta = {"created": _now()}
+            if cfg.base_dir is not None:
+                meta["config_dir"] = str(cfg.base_dir)
+            store._init_db(meta)
+            store.write_config(cfg)  # last: a folder is listed as a run once its config is there
+        except (OSError, sqlite3.Error) as exc:
+            store.close()
+            shutil.rmtree(path, ignore_errors=True)
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise MolgfnError(
+                f"run.runs_dir: cannot create the run in {path} ({reason}); nothing kept"
+            ) from None
         return store
 
     @classmethod
@@ -234,15 +311,47 @@ class RunStore:
         return cfg
 
     # ---------------------------------------------------------------------------------------- database
-    def _init_db(self) -> None:
-        conn = self.connection()
-        conn.executescript(_SCHEMA)
+    def _init_db(self, meta: Mapping[str, str]) -> None:
+        """Make metrics.sqlite whole or not at all: schema and ``meta`` go into a temporary database that
+        is closed (its WAL folded in) and renamed into place, so a reader never sees a half-made one."""
+        tmp = self.db_path.with_name(f".{self.db_path.name}.{os.getpid()}.tmp")
+        try:
+            conn = open_writer(tmp, _SCHEMA)
+            try:
+                conn.executemany("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items())
+            finally:
+                conn.close()
+            os.replace(tmp, self.db_path)
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
+                leftover.unlink(missing_ok=True)
 
     def connection(self) -> sqlite3.Connection:
-        """The writer's connection (WAL, synchronous=NORMAL), opened once."""
+        """The writer's connection (WAL, synchronous=NORMAL), opened once. A database that cannot be
+        opened for writing (read-only folder, damaged file) is a MolgfnError naming it."""
         if self._conn is None:
-            self._conn = open_writer(self.db_path, _SCHEMA)
+            if not self.db_path.is_file():
+                raise MolgfnError(f"run {self.id!r}: no metrics database ({self.db_path})")
+            try:
+                conn = open_writer(self.db_path, _SCHEMA)
+                conn.execute("BEGIN IMMEDIATE")  # can we write here at all? fail now, not mid-step
+                conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                raise MolgfnError(f"{self.db_path}: cannot open for writing ({exc})") from None
+            self._conn = conn
         return self._conn
+
+    def check_writable(self) -> None:
+        """Fail now, with one line, if the run folder or its database cannot be written (a read-only
+        folder or mount), rather than at the first write of a resumed training."""
+        import tempfile
+
+        try:
+            with tempfile.NamedTemporaryFile(dir=self.path, prefix=".write-check.", suffix=".tmp"):
+                pass
+        except OSError as exc:
+            raise MolgfnError(f"run {self.id}: cannot write in {self.path} ({exc.strerror or exc})") from None
+        self.connection()
 
     def close(self) -> None:
         if self._conn is not None:
@@ -304,7 +413,7 @@ class RunStore:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             self._metric_columns = None  # a rolled-back ALTER TABLE: re-read the columns next time
             raise
 
@@ -318,59 +427,65 @@ class RunStore:
             conn.execute("DELETE FROM molecules WHERE step > ?", (int(step),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            _rollback(conn)
             raise
         return removed
 
     def set_meta(self, key: str, value: Any) -> None:
         text = value if isinstance(value, str) else json.dumps(value)
-        self.connection().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        try:
+            self.connection().execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
+        except sqlite3.Error as exc:
+            raise MolgfnError(f"{self.db_path}: cannot write ({exc})") from None
 
     # ----------------------------------------------------------------------------------------- readers
     def _reader(self) -> sqlite3.Connection:
         if not self.db_path.is_file():
             raise MolgfnError(f"run {self.id!r}: no metrics database ({self.db_path})")
-        return _connect(self.db_path)
+        try:
+            return _connect_reader(self.db_path)
+        except sqlite3.Error as exc:
+            raise _damaged(self.db_path, exc) from None
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """A short reader connection; any SQLite error reading it (a garbled file) is a MolgfnError
+        naming the database, so one damaged run never breaks a listing of the others."""
+        conn = self._reader()
+        try:
+            yield conn
+        except (sqlite3.Error, pd_errors()) as exc:
+            raise _damaged(self.db_path, exc) from None
+        finally:
+            conn.close()
 
     def meta(self) -> dict[str, str]:
         if not self.db_path.is_file():
             return {}
-        conn = self._reader()
-        try:
+        with self._reading() as conn:
             return dict(conn.execute("SELECT key, value FROM meta").fetchall())
-        finally:
-            conn.close()
 
     def read_steps(self, columns: Sequence[str] | None = None, since_step: int | None = None) -> pd.DataFrame:
         """The steps table (all metric columns, or ``columns``), ordered by step; from ``since_step`` on
         (exclusive) if given, for incremental polling."""
         import pandas as pd
 
-        conn = self._reader()
-        try:
+        with self._reading() as conn:
             select = "*" if columns is None else ", ".join(_quote(c) for c in ("step", *columns) if c)
             where, params = ("WHERE step > ?", (int(since_step),)) if since_step is not None else ("", ())
             return pd.read_sql_query(f"SELECT {select} FROM steps {where} ORDER BY step", conn, params=params)
-        finally:
-            conn.close()
 
     def oracle_counts(self) -> tuple[int, int] | None:
         """Expensive-oracle calls of the run so far: (paid, taken from the cache), summed over the steps'
         ``<component>_calls`` and ``<component>_cached`` columns; None when the reward has no such component."""
-        conn = self._reader()
-        try:
-            try:
-                columns = self._columns(conn, "steps")
-            except sqlite3.Error:
-                return None
+        with self._reading() as conn:
+            columns = self._columns(conn, "steps")
             calls = [c for c in columns if c.endswith("_calls")]
             cached = [c for c in columns if c.endswith("_cached")]
             if not calls and not cached:
                 return None
             sums = [f"COALESCE(SUM({_quote(c)}), 0)" for c in (*calls, *cached)]
             row = conn.execute(f"SELECT {', '.join(sums)} FROM steps").fetchone()
-        finally:
-            conn.close()
         values = [int(v) for v in row]
         return sum(values[: len(calls)]), sum(values[len(calls) :])
 
@@ -403,11 +518,8 @@ class RunStore:
         query += " ORDER BY reward DESC, id" if top is not None else " ORDER BY id"
         if top is not None:
             query += f" LIMIT {int(top)}"
-        conn = self._reader()
-        try:
+        with self._reading() as conn:
             frame = pd.read_sql_query(query, conn, params=params)
-        finally:
-            conn.close()
         if expand_components:
             parsed = [json.loads(c) if c else {} for c in frame.pop("components")]
             comps = (
@@ -423,19 +535,17 @@ class RunStore:
         """Last step, trajectories and best reward, from the database (cheap aggregate queries)."""
         if not self.db_path.is_file():
             return {"step": 0, "trajectories": 0, "best_reward": None}
-        conn = self._reader()
-        try:
+        with self._reading() as conn:
             step, traj = conn.execute(
                 "SELECT step, trajectories FROM steps ORDER BY step DESC LIMIT 1"
             ).fetchone() or (0, 0)
             (best,) = conn.execute("SELECT MAX(reward) FROM molecules").fetchone()
-        finally:
-            conn.close()
         return {"step": step, "trajectories": traj, "best_reward": best}
 
     # ------------------------------------------------------------------------------------------- status
     def set_status(self, status: str, **fields: Any) -> dict[str, Any]:
-        """Update status.json (atomically), keeping earlier fields; adds pid, host and updated time."""
+        """Update status.json (atomically; on a full disk in place), keeping earlier fields; adds the
+        writer's identity (pid, its start time, host) and the updated time."""
         if status not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
         current = self._read_status_file()
@@ -443,27 +553,40 @@ class RunStore:
         current.update(status=status, updated=_now())
         current.setdefault("pid", os.getpid())
         current.setdefault("host", socket.gethostname())
-        _atomic_write_text(self.status_path, json.dumps(current, indent=1))
+        if "pid" in fields or "pid_start" not in current:
+            current["pid_start"] = process_start(current.get("pid"))
+        _atomic_write_text(self.status_path, json.dumps(current, indent=1), in_place_fallback=True)
         return current
 
     def _read_status_file(self) -> dict[str, Any]:
         try:
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
+            value = json.loads(self.status_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
+        return value if isinstance(value, dict) else {}
 
     def status(self) -> dict[str, Any]:
-        """status.json, with ``status`` = ``interrupted`` when it says running but its process is gone."""
+        """status.json, with ``status`` = ``interrupted`` when it says running but its process is gone
+        (no such pid, or a pid now held by another process: its start time differs from the recorded one)."""
         current = self._read_status_file()
-        if current.get("status") == "running" and not pid_alive(current.get("pid"), current.get("host")):
+        if current.get("status") == "running" and not self.owner_alive(current):
             current["status"] = "interrupted"
             current.setdefault("message", "the training process died (resume with molgfn train --resume)")
         current.setdefault("status", "unknown")
         return current
 
+    @staticmethod
+    def owner_alive(current: Mapping[str, Any]) -> bool:
+        """Whether the process a status names is alive and is that process (pid, start time and host)."""
+        start = current.get("pid_start")
+        if start is None and current.get("host") in (None, socket.gethostname()):
+            return False  # no identity recorded with the pid: it cannot be told from a reused one
+        return pid_alive(current.get("pid"), current.get("host"), start)
+
     def request_stop(self) -> int:
         """Ask a running training process to stop (SIGTERM: it finishes its step, checkpoints, exits as
-        ``stopped``); returns its pid. For the dashboard and scripts; the run must be running here."""
+        ``stopped``); returns its pid. For the dashboard and scripts; the run must be running here, and
+        the signal goes only to the process whose identity (pid and start time) status.json records."""
         import signal
 
         current = self.status()
@@ -472,6 +595,8 @@ class RunStore:
         if current.get("host") not in (None, socket.gethostname()):
             raise MolgfnError(f"run {self.id!r}: runs on host {current['host']}, not this one")
         pid = int(current["pid"])
+        if process_start(pid) != current.get("pid_start"):  # checked again right before the signal
+            raise MolgfnError(f"run {self.id!r}: its training process has exited; nothing to stop")
         os.kill(pid, signal.SIGTERM)
         return pid
 
@@ -490,6 +615,16 @@ class RunStore:
         return self.checkpoints_dir / f"step_{step:08d}.pt"
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """ROLLBACK if a transaction is still open: SQLite ends one itself on some errors (a full disk), and
+    a failing ROLLBACK must not hide the error that caused it."""
+    if conn.in_transaction:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass
+
+
 def _to_float(value: Any) -> float | None:
     """A metric or reward as a float for SQLite; NaN and infinities are stored as NULL."""
     try:
@@ -501,8 +636,9 @@ def _to_float(value: Any) -> float | None:
 
 def list_runs(runs_dir: str | Path = "runs") -> pd.DataFrame:
     """One row per run folder: id, status, step, steps, trajectories, best_reward, started, updated,
-    objective, path; newest first. A run whose status says running but whose process is dead shows
-    ``interrupted``."""
+    objective, path, message; newest first. A run whose status says running but whose process is dead
+    shows ``interrupted``; one whose database or config cannot be read shows ``damaged``, with the reason
+    in ``message`` (the other runs are listed as usual)."""
     import pandas as pd
 
     runs_dir = Path(runs_dir)
@@ -513,19 +649,21 @@ def list_runs(runs_dir: str | Path = "runs") -> pd.DataFrame:
                 continue
             store = RunStore(path)
             status = store.status()
+            problem = None
             try:
                 cfg = load_config(store.config_path, check_files=False)
                 steps, objective = cfg.train.steps, cfg.objective.name
-            except MolgfnError:
-                steps, objective = None, None
+            except MolgfnError as exc:
+                steps, objective, problem = None, None, str(exc)
             try:
                 summary = store.summary()
-            except sqlite3.Error:
+            except MolgfnError as exc:
                 summary = {"step": None, "trajectories": None, "best_reward": None}
+                problem = str(exc)
             rows.append(
                 {
                     "id": path.name,
-                    "status": status.get("status"),
+                    "status": "damaged" if problem else status.get("status"),
                     "step": summary["step"],
                     "steps": steps,
                     "trajectories": summary["trajectories"],
@@ -534,6 +672,7 @@ def list_runs(runs_dir: str | Path = "runs") -> pd.DataFrame:
                     "started": status.get("started", status.get("created")),
                     "updated": status.get("updated"),
                     "path": str(path),
+                    "message": problem or status.get("message"),
                 }
             )
     columns = [
@@ -547,6 +686,7 @@ def list_runs(runs_dir: str | Path = "runs") -> pd.DataFrame:
         "started",
         "updated",
         "path",
+        "message",
     ]
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("started", ascending=False, na_position="last", kind="stable").reset_index(
