@@ -187,18 +187,39 @@ def parallel_values(kind: str, smiles: list[str], workers: int) -> list[float]:
     once per process (spawned, so it holds no copy of the trainer's torch state)."""
     import atexit
     import multiprocessing
+    import multiprocessing.util
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    pool = _POOLS.get(workers)
-    if pool is None:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
-        _POOLS[workers] = pool
-        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+    from molgfn.processes import worker_setup
+
     chunks = [list(c) for c in np.array_split(np.array(smiles, dtype=object), workers) if len(c)]
-    out: list[float] = []
-    for part in pool.map(_worker_values, [kind] * len(chunks), chunks):
-        out.extend(part)
-    return out
+    for attempt in (1, 2):
+        pool = _POOLS.get(workers)
+        if pool is None:
+            pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_setup
+            )
+            _POOLS[workers] = pool
+            atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+            # a multiprocessing worker (the trainer's scoring worker) runs no atexit handlers: its exit
+            # would wait forever for this pool's processes unless the pool is shut down first, before the
+            # queues it writes to are closed (their finalizers have priority 10)
+            multiprocessing.util.Finalize(
+                None, pool.shutdown, kwargs={"cancel_futures": True}, exitpriority=100
+            )
+        try:
+            out: list[float] = []
+            for part in pool.map(_worker_values, [kind] * len(chunks), chunks):
+                out.extend(part)
+            return out
+        except BrokenProcessPool:
+            # its workers died (they die with the thread that started them: a finished dashboard script
+            # run, say); start a new pool once
+            _POOLS.pop(workers, None)
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 # kind -> the RDKit function computing its raw value

@@ -26,7 +26,6 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -38,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from molgfn.errors import MolgfnError
+from molgfn.processes import worker_setup
 from molgfn.reward.cache import Computed, file_digest
 from molgfn.reward.kinds import register_kind
 
@@ -136,12 +136,7 @@ def _dock_loop(conn: Connection, setup: DockingSetup) -> None:
     """A docking worker: grid maps once, then one molecule per message until None."""
     # Ctrl-C reaches the whole process group: the trainer stops gracefully, so its workers must not die
     # first; SIGTERM is not the graceful-stop handler of the process this one was forked from
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if sys.platform.startswith("linux"):  # die with the process that started this one, even on kill -9
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
+    worker_setup()
     from rdkit import RDLogger
     from vina import Vina
 

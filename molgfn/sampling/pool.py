@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
-import signal
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 
 from molgfn.chem.tree import Tree
 from molgfn.chem.vocab import Vocabulary
+from molgfn.processes import worker_setup
 from molgfn.sampling.sampler import Sampler
 from molgfn.sampling.scoring import Scored, ScoreFn, score_trees
 
@@ -45,13 +45,7 @@ def generate_chunk(
 
 
 def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None, policy: Any = None) -> None:
-    # Ctrl-C goes to the whole process group: the trainer stops gracefully, so its workers must not die first
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the trainer's graceful-stop handler
-    if sys.platform.startswith("linux"):  # die with the sampler's process, even when it is killed (-9)
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    worker_setup()  # Ctrl-C left to the trainer; dies with the sampler's process, even on kill -9
     import torch
 
     torch.set_num_threads(1)
