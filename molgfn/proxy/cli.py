@@ -77,10 +77,35 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_out(path: Path, force: bool) -> None:
-    if path.exists() and not force:
-        raise MolgfnError(f"{path} exists; pass --force to overwrite it")
+    """Refuse an output that exists (without --force), is a folder, or cannot be written: before the work."""
+    import tempfile
+
     if path.exists() and path.is_dir():
         raise MolgfnError(f"{path} is a folder; --out must name a file")
+    if path.exists() and not force:
+        raise MolgfnError(f"{path} exists; pass --force to overwrite it")
+    folder = path.parent
+    if not folder.is_dir():
+        raise MolgfnError(f"--out {path}: folder {folder} does not exist")
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".check"):
+            pass
+    except OSError as exc:
+        raise MolgfnError(f"--out {path}: cannot write in {folder} ({exc.strerror or exc})") from None
+
+
+def _non_finite(metrics: dict, prefix: str = "") -> list[str]:
+    """The metric names (dotted paths) whose value is NaN or infinite."""
+    import math
+
+    bad = []
+    for key, value in metrics.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            bad += _non_finite(value, name + ".")
+        elif isinstance(value, float) and not math.isfinite(value):
+            bad.append(name)
+    return bad
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -109,6 +134,12 @@ def run_train(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except ValueError as exc:
         raise MolgfnError(f"{args.data}: {exc}") from exc
+    bad = _non_finite(metrics)
+    if bad:
+        raise MolgfnError(
+            f"{args.data}: training gave non-finite held-out metrics ({', '.join(bad[:4])}); no proxy saved. "
+            "Check the labels' scale (--units) and the rows in the load report"
+        )
     split = proxy.metadata["split"]
     print(
         f"\nheld-out metrics ({split['kind']} split, seed {split['seed']}: "
@@ -174,10 +205,13 @@ def run_predict(args: argparse.Namespace) -> int:
     pd.DataFrame({"smiles": smiles, "canonical_smiles": canonical, "mean": mean, "std": std}).to_csv(
         args.out, index=False
     )
-    n_bad = int(pd.isna(mean).sum())
+    n_bad = sum(1 for c in canonical if not c)
+    n_nan = int(pd.isna(mean).sum()) - int(pd.isna(mean[[not c for c in canonical]]).sum())
     print(
         f"scored {len(smiles) - n_bad} molecules ({n_bad} unparsable, written with empty scores) to {args.out}"
     )
+    if n_nan:
+        print(f"molgfn: warning: the proxy gave no finite score for {n_nan} valid molecules", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,7 @@ reason, so a user can see what was lost) and averages duplicate molecules.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import math
@@ -77,7 +78,7 @@ class LoadReport:
             f"{', delimiter ' + repr(self.delimiter) if self.delimiter else ''}); "
             f"SMILES column {self.smiles_col!r}, label column {self.label_col!r} (units: {units}); "
             f"dropped {self.n_invalid_smiles} invalid SMILES, {self.n_missing_label} empty labels, "
-            f"{self.n_bad_label} non-numeric or non-positive labels; merged {self.n_duplicates_merged} "
+            f"{self.n_bad_label} non-numeric, non-positive or implausible labels; merged {self.n_duplicates_merged} "
             f"duplicate rows; {self.n_molecules} molecules"
         )
 
@@ -127,8 +128,29 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _read_text(path: Path) -> str:
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
+
+
+def _read_raw(path: Path) -> tuple[bytes, bool]:
+    """The file's bytes, decompressed when it is gzip (by content, whatever its name); True if it was."""
     raw = path.read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        try:
+            return gzip.decompress(raw), True
+        except (OSError, EOFError) as exc:
+            raise MolgfnError(f"{path}: a damaged gzip file ({exc})") from None
+    return raw, False
+
+
+def _read_text(path: Path) -> str:
+    raw, _ = _read_raw(path)
+    if raw[:4] == b"PK\x03\x04" or path.suffix.lower() in WORKBOOK_SUFFIXES:
+        raise MolgfnError(
+            f"{path}: a spreadsheet workbook (or another zip archive), not a text table; save the sheet as "
+            "CSV and pass that file"
+        )
+    if b"\x00" in raw[:65536]:
+        raise MolgfnError(f"{path}: binary content, not a text table (CSV, TSV or SDF)")
     for encoding in ("utf-8-sig", "cp1252", "latin-1"):
         try:
             return raw.decode(encoding)
@@ -172,6 +194,16 @@ def _read_delimited(path: Path) -> tuple[pd.DataFrame, str]:
         )
     except (pd.errors.ParserError, ValueError) as exc:
         raise MolgfnError(f"{path}: cannot parse as a table with delimiter {delimiter!r}: {exc}") from exc
+    header = next(
+        csv.reader(io.StringIO(text.lstrip("\ufeff")), delimiter=delimiter, skipinitialspace=True), []
+    )
+    names = [c.strip() for c in header]
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise MolgfnError(
+            f"{path}: column name(s) used more than once: {', '.join(repr(c) for c in repeated)}; "
+            "rename them so each column has its own name"
+        )
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame, delimiter
 
@@ -241,12 +273,26 @@ def _parse_label(text: str, units: str | None) -> tuple[float | None, str | None
         return None, f"non-numeric label {text!r}"
     if not math.isfinite(value):
         return None, f"non-numeric label {text!r}"
-    if units is None or units == "p":
+    if units is None:
+        if abs(value) > MAX_ABS_LABEL:
+            return None, f"implausible label {text!r} (beyond ±{MAX_ABS_LABEL:g}; declare --units)"
         return value, None
-    if value <= 0:
-        return None, f"non-positive concentration {text!r} (cannot take -log10)"
-    return -math.log10(value * UNITS_TO_MOLAR[units]), None
+    if units == "p":
+        pk = value
+    else:
+        if value <= 0:
+            return None, f"non-positive concentration {text!r} (cannot take -log10)"
+        pk = -math.log10(value * UNITS_TO_MOLAR[units])
+    if not PK_RANGE[0] <= pk <= PK_RANGE[1]:
+        shown = f"{text} {units} is pK {pk:.1f}" if units != "p" else f"pK {text}"
+        return None, f"implausible label: {shown}, outside pK {PK_RANGE[0]:g}..{PK_RANGE[1]:g}"
+    return pk, None
 
+
+# plausible labels (docs/proxy.md): a pK from 0 (1 M) to 15 (1 fM) on a declared p-scale or concentration
+# unit; without a declared scale only magnitudes that training's float32 arithmetic can square
+PK_RANGE = (0.0, 15.0)
+MAX_ABS_LABEL = 1e6
 
 P_SCALE_COLUMNS = {"pchembl value", "pchembl_value", "pki", "pic50", "pec50", "pkd", "pk"}
 CONCENTRATION_COLUMNS = {"standard value", "standard_value"}
@@ -312,12 +358,17 @@ def load_assay_table(
         else:
             frame, delimiter = _read_delimited(path)
             file_format = {"\t": "tsv", ",": "csv"}.get(delimiter, "delimited text")
+            with open(path, "rb") as fh:
+                if fh.read(2) == b"\x1f\x8b":
+                    file_format += ", gzip"
     except OSError as exc:
         raise MolgfnError(f"{path}: cannot read the file: {exc.strerror or exc}") from exc
     columns = list(frame.columns)
     s_col = _resolve_column(columns, smiles_col, SMILES_COLUMNS, "SMILES", path)
     l_col = _resolve_column(columns, label_col, LABEL_COLUMNS, "label", path)
     units = _check_units(frame, l_col, units, path)
+    # a p-scale column without --units is checked against the pK range too
+    scale = "p" if units is None and l_col.strip().lower() in P_SCALE_COLUMNS else units
 
     report = LoadReport(
         path=str(path),
@@ -343,7 +394,7 @@ def load_assay_table(
             reasons.append("empty SMILES" if not key else "invalid SMILES")
             report.n_invalid_smiles += 1
             continue
-        value, reason = _parse_label(raw_label, units)
+        value, reason = _parse_label(raw_label, scale)
         if reason is not None:
             reasons.append(reason)
             if reason == "empty label":
