@@ -141,7 +141,7 @@ with left:
         units = st.selectbox("Label units", ["auto", "p", "nM", "uM", "mM", "M"], key="units")
         if upload is not None and upload.size > cfg.max_upload_bytes:
             st.error(
-                f"{upload.name}: {upload.size / 1e6:.1f} MB is over the upload limit of {cfg.max_upload_mb:g} MB."
+                f"{app_ui.plain(upload.name)}: {upload.size / 1e6:.1f} MB is over the upload limit of {cfg.max_upload_mb:g} MB."
             )
 
     components = [c for c in reward_components(data) if c.get("kind") != "proxy"]
@@ -296,7 +296,7 @@ if launch:
                 requires=requires,
                 requires_pid=requires_pid,
             )
-            st.session_state["train_message"] = f"Run **{submitted.run_id}** {submitted.state}."
+            st.session_state["train_message"] = f"Run **{app_ui.plain(submitted.run_id)}** {submitted.state}."
             st.session_state["run"] = submitted.run_id
         except MolgfnError as exc:
             st.session_state["train_errors"] = {"": str(exc)}
@@ -322,9 +322,9 @@ with right:
         recent = frame[~frame.index.isin(active.index)].head(max(0, 6 - len(active)))
         for row in list(active.itertuples()) + list(recent.itertuples()):
             with st.container(border=True):
-                st.markdown(f"**{row.id}** · {app_ui.status_label(row.status)}")
+                st.markdown(f"**{app_ui.plain(row.id)}** · {app_ui.status_label(row.status)}")
                 if row.status == "queued":
-                    st.caption(row.message or "queued: starts when a slot frees")
+                    st.caption(app_ui.plain(row.message or "queued: starts when a slot frees"))
                     if st.button("Cancel", key=f"cancel_{row.id}", help="remove it from the queue"):
                         cancel_queued(cfg.runs_dir, row.id)
                         st.rerun()
@@ -339,7 +339,7 @@ with right:
                 store = RunStore.open(row.path)
                 if row.status == "failed":
                     status = store.status()
-                    st.error(status.get("message") or "training failed")
+                    st.error(app_ui.plain(status.get("message") or "training failed"))
                     with st.expander(
                         f"train.log (last lines) · failed at step {status.get('step', '?')}", expanded=True
                     ):
@@ -359,17 +359,19 @@ with right:
                     if st.button("Stop", key=f"stop_{row.id}", help="checkpoint, then stop (resumable)"):
                         try:
                             store.request_stop()
-                            st.toast(f"Stopping {row.id}: it checkpoints after its current step.")
+                            st.toast(
+                                f"Stopping {app_ui.plain(row.id)}: it checkpoints after its current step."
+                            )
                         except MolgfnError as exc:
-                            st.error(str(exc))
+                            st.error(app_ui.plain(exc))
                 elif row.status in ("stopped", "interrupted"):
                     if st.button("Resume", key=f"resume_{row.id}", help="continue from its last checkpoint"):
                         try:
                             resumed = resume_run(cfg.runs_dir, row.id, max_concurrent=cfg.max_concurrent)
                             st.toast(
-                                f"Run {row.id} {'resumed' if resumed.state == 'started' else 'queued to resume'}."
+                                f"Run {app_ui.plain(row.id)} {'resumed' if resumed.state == 'started' else 'queued to resume'}."
                             )
                         except MolgfnError as exc:
-                            st.error(str(exc))
+                            st.error(app_ui.plain(exc))
 
     runs_panel()

@@ -103,7 +103,7 @@ with st.sidebar:
             "Novelty vs the proxy's training set", ["all", "novel", "known"], horizontal=True, key="f_novel"
         )
     else:
-        st.caption(f"Novelty: n/a ({proxy_problem})")
+        st.caption(f"Novelty: n/a ({app_ui.plain(proxy_problem)})")
     with_props = st.toggle(
         "Filter and sort by QED, SA, MW, logP",
         value=len(table) <= 500,
@@ -141,7 +141,7 @@ if smarts.strip():
         highlight = smarts.strip()
     except MolgfnError as exc:
         st.error(
-            f"{exc}. Example patterns: `c1ccccc1` (benzene ring), `[OX2H]` (hydroxyl), `C(=O)N` (amide)."
+            f"{app_ui.plain(exc)}. Example patterns: `c1ccccc1` (benzene ring), `[OX2H]` (hydroxyl), `C(=O)N` (amide)."
         )
 
 sort_options = ["reward", "step", "samples", *components, *(PROPERTIES if props is not None else [])]

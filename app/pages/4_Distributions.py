@@ -119,7 +119,7 @@ with c2:
         )
         st.plotly_chart(fig, key="activity_hist")
     else:
-        st.info(f"Activity distribution: n/a — {problem}.")
+        st.info(f"Activity distribution: n/a — {app_ui.plain(problem)}.")
 
 st.subheader("Properties")
 fig = make_subplots(rows=1, cols=4, subplot_titles=[PROPERTY_LABELS[p] for p in PROPERTIES])

@@ -64,12 +64,12 @@ if beta_text.strip():
         if not beta > 0:
             raise ValueError
     except ValueError:
-        problems.append(f"β: must be a positive number (got {beta_text!r})")
+        problems.append(f"β: must be a positive number (got {app_ui.plain(repr(beta_text))})")
 if filters.strip():
     try:
         parse_filters(filters)
     except MolgfnError as exc:
-        problems.append(f"Filters: {exc}")
+        problems.append(f"Filters: {app_ui.plain(exc)}")
 for problem in problems:
     st.error(problem)
 
@@ -85,7 +85,7 @@ if st.button("Generate", type="primary", disabled=bool(problems), key="generate"
         )
         st.session_state["generated"] = (source, table, report)
     except MolgfnError as exc:
-        st.error(str(exc))
+        st.error(app_ui.plain(exc))
     bar.empty()
 
 generated = st.session_state.get("generated")
@@ -93,7 +93,9 @@ if generated is not None:
     source_used, table, report = generated
     if "reward" in table:  # the preview and the files, best first
         table = table.sort_values("reward", ascending=False, kind="stable").reset_index(drop=True)
-    st.subheader(f"{len(table):,} molecules from {labels.get(source_used, 'run ' + source_used)}")
+    st.subheader(
+        f"{len(table):,} molecules from {app_ui.plain(labels.get(source_used, 'run ' + source_used))}"
+    )
     removed = ", ".join(f"{name}: {count:,}" for name, count in report.filtered.items() if count)
     why = (
         " (sampling goes in batches of up to 256 until enough molecules are unique and pass the filters; "

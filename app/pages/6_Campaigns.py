@@ -35,9 +35,9 @@ with st.expander("New campaign", expanded=False):
             new_id = create_campaign(campaigns_dir, config_file.name, config_file.getvalue(), data)
             start_campaign(campaigns_dir, new_id)
             st.session_state["campaign"] = new_id
-            st.toast(f"Campaign {new_id} started.")
+            st.toast(f"Campaign {app_ui.plain(new_id)} started.")
         except MolgfnError as exc:
-            st.error(str(exc))
+            st.error(app_ui.plain(exc))
 
 table = campaigns_table(campaigns_dir)
 if table.empty:
@@ -69,9 +69,9 @@ c1, c2 = st.columns([1, 3])
 if state != "running" and c1.button("Continue" if state != "finished" else "Run again", key="campaign_run"):
     try:
         start_campaign(campaigns_dir, chosen)
-        st.toast(f"Campaign {chosen} continues in the background.")
+        st.toast(f"Campaign {app_ui.plain(chosen)} continues in the background.")
     except MolgfnError as exc:
-        st.error(str(exc))
+        st.error(app_ui.plain(exc))
 if state == "running":
     c1.button("Refresh", key="campaign_refresh")
 if view["log"]:
@@ -145,4 +145,4 @@ if view["lab"]:
             for problem in problems:
                 st.warning(problem)
         except MolgfnError as exc:
-            st.error(str(exc))
+            st.error(app_ui.plain(exc))

@@ -12,7 +12,7 @@ import pandas as pd
 
 from molgfn.campaigns import Campaign, export_batch, import_results, list_campaigns, new_campaign
 from molgfn.dashboard.launch import _spawn, tail
-from molgfn.dashboard.settings import safe_file_name
+from molgfn.dashboard.settings import write_new_file
 from molgfn.errors import MolgfnError
 from molgfn.training.runs import pid_alive
 
@@ -77,13 +77,8 @@ def create_campaign(
     """A new campaign from an uploaded config (and assay table); returns its id. The uploads are kept in
     ``<campaigns_dir>/.uploads/``; a bad config fails here, naming the field, and leaves no campaign."""
     uploads = Path(campaigns_dir) / ".uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    config = uploads / safe_file_name(config_name)
-    config.write_bytes(config_bytes)
-    table = None
-    if data is not None:
-        table = uploads / safe_file_name(data[0])
-        table.write_bytes(data[1])
+    config = write_new_file(uploads, config_name, config_bytes)
+    table = write_new_file(uploads, data[0], data[1]) if data is not None else None
     campaign = new_campaign(config, table, campaigns_dir)
     campaign.store.close()
     return campaign.id
@@ -105,8 +100,5 @@ def import_upload(
 ) -> tuple[int, list[str]]:
     """A lab's results file (uploaded): stored under the campaign's ``imports/``, then imported."""
     campaign = Campaign(Path(campaigns_dir) / campaign_id)
-    folder = campaign.path / "imports"
-    folder.mkdir(exist_ok=True)
-    path = folder / safe_file_name(name)
-    path.write_bytes(data)
+    path = write_new_file(campaign.path / "imports", name, data)
     return import_results(campaign, path)

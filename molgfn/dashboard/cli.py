@@ -38,6 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "if the dashboard stops.",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name the browser may use (a reverse proxy's, say); repeatable. By default "
+        "only the --host address (and localhost) is accepted",
+    )
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     p.add_argument("--runs-dir", type=Path, default=Path("runs"), help="folder of the runs (default: runs)")
     p.add_argument(
@@ -55,8 +63,31 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def app_command(host: str, port: int, max_upload_mb: float) -> list[str]:
+def allowed_hosts(host: str, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Host names a browser may use to reach the dashboard (Streamlit's ``server.allowedHosts``: a page
+    reached under any other name gets no session, which stops DNS rebinding). Bound to a loopback
+    address: localhost and the loopback addresses; bound to another address: that address, and for
+    0.0.0.0 / :: this machine's names and addresses; plus ``extra`` (e.g. a reverse proxy's name)."""
+    import socket
+
+    names = {"localhost", "127.0.0.1", "::1"}
+    if host in ("0.0.0.0", "::", ""):
+        names |= {socket.gethostname(), socket.getfqdn()}
+        try:
+            names |= {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None)}
+        except OSError:
+            pass
+    else:
+        names.add(host)
+    names |= {h for h in extra if h}
+    return sorted(n.strip("[]") for n in names)
+
+
+def app_command(
+    host: str, port: int, max_upload_mb: float, extra_hosts: list[str] | tuple[str, ...] = ()
+) -> list[str]:
     """The argv of the Streamlit server (a list: never passed through a shell)."""
+    hosts = [arg for name in allowed_hosts(host, extra_hosts) for arg in ("--server.allowedHosts", name)]
     return [
         sys.executable,
         "-m",
@@ -73,6 +104,7 @@ def app_command(host: str, port: int, max_upload_mb: float) -> list[str]:
         "false",
         "--server.maxUploadSize",
         str(max(1, int(-(-max_upload_mb // 1)))),  # Streamlit takes whole MB; our own check is exact
+        *hosts,
     ]
 
 
@@ -91,7 +123,7 @@ def _run(args: argparse.Namespace) -> int:
         raise MolgfnError(f"--max-concurrent: must be >= 1 (got {args.max_concurrent})")
     if not args.max_upload_mb > 0:
         raise MolgfnError(f"--max-upload-mb: must be > 0 (got {args.max_upload_mb})")
-    argv = app_command(args.host, args.port, args.max_upload_mb)
+    argv = app_command(args.host, args.port, args.max_upload_mb, args.allow_host)
     env = app_environment(args.runs_dir, args.max_concurrent, args.max_upload_mb)
     print(
         f"molgfn dashboard: http://{args.host}:{args.port}  (runs: {env[ENV_RUNS_DIR]}; Ctrl-C stops)",

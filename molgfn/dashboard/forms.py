@@ -5,12 +5,11 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from molgfn.config import Config, config_from_dict, read_toml
-from molgfn.dashboard.settings import UPLOAD_SUFFIXES, safe_file_name, state_dir
+from molgfn.dashboard.settings import UPLOAD_SUFFIXES, safe_file_name, state_dir, write_new_file
 from molgfn.errors import MolgfnError
 from molgfn.resources import CONFIGS, CONFIGS_DIR, MODELS_DIR, TARGETS_DIR
 from molgfn.training.runs import RunStore
@@ -120,12 +119,7 @@ def save_upload(name: str, data: bytes, runs_dir: str | Path, max_bytes: int) ->
     if Path(safe).suffix.lower() not in UPLOAD_SUFFIXES:
         raise MolgfnError(f"{safe}: must be a table ({', '.join(UPLOAD_SUFFIXES)})")
     folder = (state_dir(Path(runs_dir).resolve()) / "uploads").resolve()
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = (folder / f"{stamp}-{safe}").resolve()
-    if path.parent != folder:  # cannot happen after safe_file_name; belt and braces
-        raise MolgfnError(f"{name}: bad file name")
-    path.write_bytes(data)
-    return path
+    return write_new_file(folder, safe, data)
 
 
 def list_targets() -> list[Path]:

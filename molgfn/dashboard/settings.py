@@ -93,3 +93,24 @@ def safe_file_name(name: str, max_length: int = 80) -> str:
     base = re.sub(r"[^A-Za-z0-9_.-]", "_", base).lstrip(".")
     base = base[-max_length:] if len(base) > max_length else base
     return base or "upload"
+
+
+def write_new_file(folder: Path, name: str, data: bytes) -> Path:
+    """Write ``data`` to a new file in ``folder`` named ``<UTC time>-<safe name>`` (``-2``, ``-3``, ... when
+    taken), created exclusively: two uploads with the same name, even in the same second, never
+    overwrite each other."""
+    from datetime import datetime, timezone
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    safe = safe_file_name(name)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for n in range(1, 10_000):
+        path = folder / (f"{stamp}-{safe}" if n == 1 else f"{stamp}-{n}-{safe}")
+        try:
+            with open(path, "xb") as fh:
+                fh.write(data)
+            return path
+        except FileExistsError:
+            continue
+    raise OSError(f"{folder}: no free name for {safe}")  # pragma: no cover

@@ -6,6 +6,7 @@ Only presentation and caching live here; every computation is a call into the pa
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,16 @@ def page_setup(title: str, icon: str = "🧪") -> Settings:
 def runs_table(runs_dir: Path) -> pd.DataFrame:
     """Every run (store, queue, starting), newest first; not cached: statuses change."""
     return dashboard_runs(runs_dir)
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def plain(text: object) -> str:
+    """``text`` as literal text inside Streamlit Markdown (st.markdown, st.error, st.caption, st.toast...):
+    every ASCII punctuation character backslash-escaped, so a run name, message, file name or SMILES
+    never becomes a link, an image, HTML, a colour directive or formatting."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
 def status_label(status: str | None) -> str:
