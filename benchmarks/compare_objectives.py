@@ -54,6 +54,39 @@ VARIANTS: dict[str, list[str]] = {
         "objective.ppo_minibatches=4",
         "train.epsilon=0.0",
     ],
+    # the cheaper candidates of issue 15: width 64, value head on the trunk, 4 epochs x 2 minibatches
+    "entppo-h64-shared-4x2": [
+        "objective.name=entppo",
+        "model.hidden=64",
+        "objective.ppo_value_head=shared",
+        "objective.ppo_epochs=4",
+        "objective.ppo_minibatches=2",
+        "train.epsilon=0.0",
+    ],
+    "entppo-shared-4x4": [
+        "objective.name=entppo",
+        "objective.ppo_value_head=shared",
+        "objective.ppo_epochs=4",
+        "objective.ppo_minibatches=4",
+        "train.epsilon=0.0",
+    ],
+    "entppo-h64-separate-4x4": [
+        "objective.name=entppo",
+        "model.hidden=64",
+        "objective.ppo_value_head=separate",
+        "objective.ppo_epochs=4",
+        "objective.ppo_minibatches=4",
+        "train.epsilon=0.0",
+    ],
+    "entppo-h64-shared-4x2-lr2e-3": [
+        "objective.name=entppo",
+        "model.hidden=64",
+        "objective.ppo_value_head=shared",
+        "objective.ppo_epochs=4",
+        "objective.ppo_minibatches=2",
+        "train.lr=0.002",
+        "train.epsilon=0.0",
+    ],
 }
 DEFAULT_VARIANTS = ["tb", "db", "subtb", "fldb", "rlgfn", "rlgfn-coupled", "entppo"]
 
