@@ -18,7 +18,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -283,32 +282,75 @@ def test_a_full_disk_fails_the_run_with_one_line_and_a_reason_and_no_temporary_f
         assert row[0] == "full" and row[2].split("/")[0] == str(stored)  # read, not shown as 0
 
 
+READER = """
+import sys, pathlib
+from molgfn.training.runs import RunStore, list_runs
+runs, stop, out = map(pathlib.Path, sys.argv[1:4])
+errors, reads = [], 0
+while not stop.exists():
+    try:
+        for row in list_runs(runs).itertuples():
+            store = RunStore(pathlib.Path(row.path))
+            store.read_steps()
+            store.meta()
+            reads += 1
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}")
+out.write_text("\\n".join([str(reads), *errors]))
+"""
+
+
 def test_readers_never_see_a_half_made_run(tmp_path):
     runs = tmp_path / "runs"
     runs.mkdir()
-    errors: list[str] = []
-    stop = threading.Event()
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                for row in list_runs(runs).itertuples():
-                    RunStore(Path(row.path)).read_steps()
-                    RunStore(Path(row.path)).meta()
-            except Exception as exc:  # noqa: BLE001 - every error is a finding
-                errors.append(f"{type(exc).__name__}: {exc}")
-
-    reader = threading.Thread(target=read)
-    reader.start()
+    stop, out = tmp_path / "stop", tmp_path / "reader.txt"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(runs), str(stop), str(out)], cwd=REPO)
     try:
+        time.sleep(3)  # the reader is polling
         cfg = load_config(TINY, [f"run.runs_dir='{runs}'"])
-        for k in range(40):
+        for k in range(150):
             RunStore.create(cfg, run_id=f"r{k}").close()
     finally:
-        stop.set()
-        reader.join()
-    assert errors == []
-    assert len(list_runs(runs)) == 40
+        stop.touch()
+        reader.wait(timeout=60)
+    reads, *errors = out.read_text().split("\n")
+    assert int(reads) > 150 and errors == []
+    assert len(list_runs(runs)) == 150
+
+
+def test_a_reader_at_any_point_of_a_run_creation_sees_no_half_made_run(tmp_path, monkeypatch):
+    """A reader looks at every moment a file of the new run appears (each database open, each file write)."""
+    import molgfn.training.runs as runs_module
+
+    runs = tmp_path / "runs"
+    seen: list[str] = []
+
+    def read_all(moment: str) -> None:
+        for row in list_runs(runs).itertuples():
+            try:
+                store = RunStore(Path(row.path))
+                store.read_steps()
+                store.meta()
+                seen.append(f"{moment}: {row.id} {row.status}")
+            except Exception as exc:  # noqa: BLE001 - every error is the finding
+                seen.append(f"{moment}: ERROR {type(exc).__name__}: {exc}")
+
+    def spy(name):
+        real = getattr(runs_module, name)
+
+        def wrapper(*args, **kwargs):
+            read_all(f"before {name}")
+            result = real(*args, **kwargs)
+            read_all(f"after {name}")
+            return result
+
+        monkeypatch.setattr(runs_module, name, wrapper)
+
+    spy("open_writer")
+    spy("_atomic_write_text")
+    RunStore.create(load_config(TINY, [f"run.runs_dir='{runs}'"]), run_id="new").close()
+    assert not [s for s in seen if "ERROR" in s], seen
+    assert seen and seen[-1].endswith("new created")
 
 
 # ---------------------------------------------------------------------------- 4. the PID in status.json
