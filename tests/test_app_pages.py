@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -334,6 +335,13 @@ def test_generate_page_offers_the_shipped_generator_when_present(empty_runs, mon
     at.button(key="generate").click().run()
     assert_clean(at)
     assert [b.label for b in at.download_button] == ["Download CSV", "Download SDF", "Download SMI"]
+    # the shipped generator's reward has a proxy: predicted pK with its spread, and the domain warning
+    cards = [c.value for c in at.caption if c.value.startswith("reward ")]
+    assert len(cards) == 5 and all(re.search(r"pK \d+\.\d ± \d+\.\d", c) for c in cards)
+    summary = [c.value for c in at.caption if "applicability domain" in c.value]
+    assert len(summary) == 1 and summary[0].split(" of ")[1].startswith("5 molecules")
+    outside = int(summary[0].split(" of ")[0].replace(",", ""))
+    assert sum("⚠ outside domain" in c for c in cards) == outside
 
 
 def test_stop_and_resume_from_the_train_page(tmp_path, monkeypatch):

@@ -271,3 +271,30 @@ def test_undefined_stereocentres_count_open_centres_and_double_bonds():
 
     mask, _ = apply_filters(smiles, parse_filters("undefined_stereocentres<=0"))
     assert mask.tolist() == [False, True, False, True, False, True]
+
+
+def test_in_domain_follows_the_documented_rule(fake_proxy):
+    # the fake proxy's spread is 0.5 for every molecule: only the nearest training similarity decides
+    table = molecule_table(
+        ["CCO", "CC(=O)Nc1ccc(OC)cc1", "CCCCCCCCCC"], proxy=fake_proxy, reference_smiles=REFERENCE
+    )
+    assert table["in_domain"].tolist() == [True, True, False]
+    assert (table["nearest_train_similarity"] >= export.DOMAIN_MIN_SIMILARITY).tolist() == [True, True, False]
+
+    class Spread:
+        def predict(self, smiles):
+            return np.full(len(smiles), 7.0), np.array([0.99, 1.01])
+
+    table = molecule_table(["CCO", "OCC", "not a smiles"], proxy=Spread(), reference_smiles=REFERENCE)
+    assert table["in_domain"].tolist() == [True, False, False]  # spread above 1.0; invalid: never inside
+    assert export.in_domain([0.4, 0.39, np.nan], [1.0, 0.1, 0.1]).tolist() == [True, False, False]
+
+
+def test_the_in_domain_filter_needs_its_columns(full_table):
+    from molgfn.candidates.filters import apply_filters
+
+    mask, counts = apply_filters(full_table["smiles"], "in_domain", columns=full_table)
+    assert mask.tolist() == (full_table["in_domain"] & full_table["smiles"].ne("not a smiles")).tolist()
+    assert counts["in_domain"] == int((~full_table["in_domain"]).sum()) - 1  # the invalid one counted apart
+    with pytest.raises(MolgfnError, match="filter 'in_domain' needs the proxy's spread"):
+        apply_filters(full_table["smiles"], "in_domain")

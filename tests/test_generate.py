@@ -164,3 +164,11 @@ def test_asking_for_cuda_without_a_device_is_one_clear_line(monkeypatch, tmp_pat
     code = main(["sample", "default", "--n", "5", "--device", "cuda", "--out", str(tmp_path / "x.csv")])
     assert code == 2
     assert "--device: 'cuda' requested but torch finds no CUDA device" in capsys.readouterr().err
+
+
+def test_column_filters_work_while_sampling(run_dir, tmp_path):
+    """reward thresholds need the candidates scored before they are filtered (they used to be refused)."""
+    out = tmp_path / "r.csv"
+    assert main(["sample", str(run_dir), "--n", "8", "--filters", "reward>=0.3", "--out", str(out)]) == 0
+    table = pd.read_csv(out)
+    assert len(table) == 8 and (table["reward"] >= 0.3).all()

@@ -114,6 +114,8 @@ if generated is not None:
             f"Only {report.produced:,} of {report.requested:,} molecules after {report.sampled:,} samples "
             "(the sampling cap): loosen the filters or lower β for more variety."
         )
+    if (domain := app_ui.domain_summary(table)) is not None:
+        st.caption(domain)
     if table.empty:
         st.warning("No molecule passed the filters; loosen them or generate more.")
     else:
@@ -123,7 +125,7 @@ if generated is not None:
         for k, (_, row) in enumerate(best.iterrows()):
             with cols[k % 6]:
                 st.image(mol_svg(row["smiles"], 200, 150), width="stretch")
-                st.caption(f"reward {row['reward']:.3f}" if "reward" in row else row["smiles"])
+                st.caption(app_ui.molecule_caption(row))
         st.dataframe(table, hide_index=True, width="stretch", height=360)
         cols = st.columns(len(EXPORT_FORMATS))
         stem = f"molgfn-{source_used}"

@@ -11,7 +11,7 @@ Columns, in this order (a column whose source is not given is left out; the docu
 is in ``docs/export.md``): id, smiles, reward, ``<name>_raw`` and ``<name>_desirability`` per reward
 component, proxy_mean, proxy_std, qed, sa, mw, logp, tpsa, hbd, hba, rotatable_bonds,
 undefined_stereocentres, scaffold, fragments, novel, nearest_train_smiles, nearest_train_similarity,
-then any other ``extra`` columns. The writers round floats to the documented precision (``PRECISION``).
+in_domain, then any other ``extra`` columns. The writers round floats to the documented precision (``PRECISION``).
 """
 
 from __future__ import annotations
@@ -40,6 +40,12 @@ WRITERS = (".csv", ".sdf", ".smi")
 RAW_SUFFIX = "_raw"
 DESIRABILITY_SUFFIX = "_desirability"
 REFERENCE_COLUMNS = ("novel", "nearest_train_smiles", "nearest_train_similarity")
+# The proxy's applicability domain (docs/export.md): a molecule is inside it when its nearest training
+# molecule has Tanimoto >= DOMAIN_MIN_SIMILARITY (Morgan radius 2) and the proxy's spread is <= DOMAIN_MAX_SPREAD
+# pK. On the shipped factor Xa proxy's held-out molecules (scaffold split) the rule keeps 413 of 619 with
+# RMSE 0.77 pK and flags 206 with RMSE 1.05.
+DOMAIN_MIN_SIMILARITY = 0.4
+DOMAIN_MAX_SPREAD = 1.0
 # decimals of each float column in a written file (the table in memory keeps full precision): enough
 # for every difference a chemist acts on, not the noise of a float
 PRECISION = {
@@ -61,6 +67,15 @@ def molecule_id(canonical: str) -> str:
     """A stable identifier of a molecule: ``MG-`` and 10 hex digits of the SHA-1 of its canonical SMILES,
     so the same molecule has the same id in every export, run and session."""
     return ID_PREFIX + hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:10].upper()
+
+
+def in_domain(similarity: Sequence[float] | np.ndarray, spread: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Whether each molecule is inside the proxy's applicability domain: nearest training similarity at least
+    ``DOMAIN_MIN_SIMILARITY`` and proxy spread at most ``DOMAIN_MAX_SPREAD`` pK (False where either is NaN)."""
+    similarity = np.asarray(similarity, dtype=float)
+    spread = np.asarray(spread, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return (similarity >= DOMAIN_MIN_SIMILARITY) & (spread <= DOMAIN_MAX_SPREAD)
 
 
 class Predictor(Protocol):
@@ -138,6 +153,8 @@ def molecule_table(
         columns["nearest_train_similarity"] = np.array(
             [nearest[c][1] if c is not None else np.nan for c in canonical]
         )
+        if "proxy_std" in columns:
+            columns["in_domain"] = in_domain(columns["nearest_train_similarity"], columns["proxy_std"])
 
     for name, values in extra.items():
         if name in columns:

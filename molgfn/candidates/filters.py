@@ -18,6 +18,8 @@ case-insensitive; SMARTS are kept as written. A filter given twice is applied on
                           (Lipinski et al. 1997: HBD = N–H + O–H bonds, HBA = N + O atoms)
 ``veber``                 rotatable bonds ≤ 10 and TPSA ≤ 140 Å² (Veber et al. 2002)
 ``novel``                 canonical SMILES not in the reference (training) set; needs one
+``in_domain``             inside the proxy's applicability domain: nearest training similarity
+                          ≥ 0.4 and proxy spread ≤ 1.0 pK (``export.in_domain``); needs both
 ``has=SMARTS``            contains the substructure
 ``not=SMARTS``            does not contain the substructure
 ``PROP<=X`` (``>=, <, >``)  a threshold on a property
@@ -49,7 +51,7 @@ from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward.components import Alerts, Pains
 
-NAMED_FILTERS = ("pains", "brenk", "nih", "alerts", "lipinski", "veber", "novel")
+NAMED_FILTERS = ("pains", "brenk", "nih", "alerts", "lipinski", "veber", "novel", "in_domain")
 # the alert filters and the FilterCatalog catalogues each checks
 ALERT_FILTERS = {"brenk": ("brenk",), "nih": ("nih",), "alerts": ("pains", "brenk", "nih")}
 SUBSTRUCTURE_FILTERS = ("has", "not")
@@ -253,6 +255,22 @@ class _Context:
                 [m is not None and m.HasSubstructMatch(flt.query) for m in self.batch.mols], dtype=bool
             )
             return hits if flt.kind == "has" else ~hits
+        if flt.kind == "in_domain":
+            from molgfn.candidates.export import in_domain
+
+            missing = [
+                c
+                for c in ("nearest_train_similarity", "proxy_std")
+                if self.columns is None or c not in self.columns
+            ]
+            if missing:
+                raise MolgfnError(
+                    "filter 'in_domain' needs the proxy's spread and the nearest training similarity "
+                    "(a sample scored with a proxy that has its training set)"
+                )
+            return in_domain(
+                self.values("nearest_train_similarity", flt.spec), self.values("proxy_std", flt.spec)
+            )
         if flt.kind == "novel":
             if self.reference is None:
                 raise MolgfnError(

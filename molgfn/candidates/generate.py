@@ -208,7 +208,7 @@ class Generator:
         With ``unique`` (or filters) sampling continues until ``n`` unique molecules pass, up to
         ``max_samples`` trajectories (default max(20·n, 10,000)); the report says when the cap was hit."""
         from molgfn.candidates.export import molecule_table
-        from molgfn.candidates.filters import apply_filters, parse_filters
+        from molgfn.candidates.filters import COLUMN_PROPERTIES, apply_filters, parse_filters
 
         if n < 1:
             raise MolgfnError(f"--n: must be at least 1 (got {n})")
@@ -216,6 +216,9 @@ class Generator:
         if not math.isfinite(beta) or beta <= 0:
             raise MolgfnError(f"--beta: must be a positive number (got {beta})")
         rules = parse_filters(filters) if filters else []
+        needs_columns = any(
+            f.kind == "in_domain" or (f.kind == "property" and f.prop in COLUMN_PROPERTIES) for f in rules
+        )
         reference = self.reference
         cap = max_samples or max(20 * n, 10_000)
         rng = np.random.default_rng(self.cfg.run.seed if seed is None else seed)
@@ -240,7 +243,16 @@ class Generator:
                 candidates.append(smi)
                 fragments.append(" + ".join(vocab[f].smiles for f in tree.frags))
             if rules and candidates:
-                mask, removed = apply_filters(candidates, rules, reference_smiles=reference)
+                columns = None
+                if needs_columns:  # reward, proxy or reference columns: the candidates' table first
+                    columns = molecule_table(
+                        candidates,
+                        reward_result=(self.remote or self.reward).score(candidates),
+                        proxy=self.proxy,
+                        reference_smiles=reference,
+                        reward=self.reward,
+                    )
+                mask, removed = apply_filters(candidates, rules, reference_smiles=reference, columns=columns)
                 for name, count in removed.items():
                     report.filtered[name] = report.filtered.get(name, 0) + int(count)
                 candidates = [c for c, m in zip(candidates, mask) if m]

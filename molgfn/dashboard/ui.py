@@ -62,6 +62,32 @@ def plain(text: object) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
+def molecule_caption(row: Any) -> str:
+    """A card's caption: reward, predicted pK ± the proxy's spread, and a warning when the molecule is
+    outside the proxy's applicability domain (``docs/export.md``)."""
+    parts = []
+    if "reward" in row and pd.notna(row["reward"]):
+        parts.append(f"reward {row['reward']:.3f}")
+    if "proxy_mean" in row and pd.notna(row["proxy_mean"]):
+        spread = f" ± {row['proxy_std']:.1f}" if pd.notna(row.get("proxy_std")) else ""
+        parts.append(f"pK {row['proxy_mean']:.1f}{spread}")
+    if "in_domain" in row and not bool(row["in_domain"]):
+        parts.append("⚠ outside domain")
+    return " · ".join(parts) or plain(row["smiles"])
+
+
+def domain_summary(table: pd.DataFrame) -> str | None:
+    """One line on how many molecules lie outside the proxy's applicability domain, or None."""
+    if "in_domain" not in table or table.empty:
+        return None
+    outside = int((~table["in_domain"].astype(bool)).sum())
+    return (
+        f"{outside:,} of {len(table):,} molecules are outside the proxy's applicability domain (nearest training "
+        "molecule Tanimoto < 0.4 or spread > 1.0 pK): their predicted pK are extrapolations, a ranking to test "
+        "rather than affinities."
+    )
+
+
 def status_label(status: str | None) -> str:
     return STATUS_LABELS.get(status or "unknown", status or "unknown")
 
