@@ -4,6 +4,7 @@ run; the Train form shows the config validation messages beside the fields; the 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 from pathlib import Path
@@ -175,6 +176,11 @@ def test_molecules_and_distributions_use_the_runs_proxy(proxy_runs, monkeypatch)
     at = app(proxy_runs, monkeypatch, "pages/4_Distributions.py")
     assert_clean(at)
     assert not any("n/a" in i.value for i in at.info)
+    # measured pK of the training set beside the predicted pK of the samples, with the proxy's metrics
+    chart = next(c for c in at.get("plotly_chart") if "activity_hist" in c.proto.id)
+    names = [trace["name"] for trace in json.loads(chart.proto.spec)["data"]]
+    assert names[0].startswith("measured, training set") and names[1].startswith("predicted, sampled")
+    assert any(c.value.startswith("Proxy: ") and "test RMSE" in c.value for c in at.caption)
 
 
 def test_molecules_page_reports_an_invalid_smarts(finished_runs, monkeypatch):
@@ -430,3 +436,14 @@ def test_an_uploaded_table_is_stored_inside_the_runs_dir_and_queues_a_run(empty_
     (queued,) = dashboard.read_queue(empty_runs)
     assert queued["requires"].endswith(".proxy.pt")
     assert not (empty_runs.parent / "etc").exists()
+
+
+def test_shipped_targets_are_listed_by_target_name_measure_and_size(empty_runs, monkeypatch):
+    at = app(empty_runs, monkeypatch, "pages/1_Train.py")
+    at.radio(key="target").set_value("table").run()
+    assert_clean(at)
+    box = at.selectbox(key="target_table")
+    assert "Coagulation factor X (F10) · Ki · 3097 molecules (CHEMBL244)" in box.options
+    assert "Dopamine D3 receptor (DRD3) · Ki · 3657 molecules (CHEMBL234)" in box.options
+    assert box.options == sorted(box.options, key=str.lower)  # by name, not by ChEMBL id
+    assert len(box.options) == len(list((ROOT / "data" / "targets").glob("*.csv")))

@@ -25,6 +25,7 @@ from molgfn.dashboard import (
     start_proxy_training,
     submit_run,
     tail,
+    target_label,
     validate_form,
 )
 from molgfn.dashboard import ui as app_ui
@@ -122,7 +123,7 @@ with left:
         )
     if target == "table":
         targets = list_targets()
-        table_path = st.selectbox("Assay table", targets, format_func=lambda p: p.stem, key="target_table")
+        table_path = st.selectbox("Assay table", targets, format_func=target_label, key="target_table")
         st.caption(
             "A proxy (activity model) is trained on it first (minutes); the run waits in the queue meanwhile."
         )

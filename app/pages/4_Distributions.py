@@ -14,6 +14,7 @@ from molgfn.dashboard import (
     chemical_space,
     diversity_over_training,
     molecule_properties,
+    proxy_summary,
     step_windows,
 )
 from molgfn.dashboard import ui as app_ui
@@ -87,6 +88,15 @@ def diversity(run_path: str, last: int) -> pd.DataFrame:
     )
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def predicted(run_path: str, last: int, lo: int, hi: int, proxy_path: str) -> np.ndarray:
+    """The proxy's predicted activity of the sampled molecules (cached per window)."""
+    smiles = sample(run_path, last, lo, hi)["smiles"].tolist()
+    return (
+        np.asarray(app_ui.load_proxy(proxy_path).predict(smiles)[0], dtype=float) if smiles else np.zeros(0)
+    )
+
+
 with st.spinner("Computing distributions…"):
     mols = sample(str(store.path), last, lo, hi)
 proxy_path, proxy, problem = app_ui.run_proxy(store)
@@ -106,18 +116,30 @@ fig.update_layout(
 c1.plotly_chart(fig, key="reward_hist")
 with c2:
     if ref is not None:
-        fig = go.Figure(go.Histogram(x=ref["label"], nbinsx=40, marker_color="#7f7f7f", name="training data"))
+        # the same quantity on both sides: measured pK of the training set, predicted pK of the samples
+        pk = predicted(str(store.path), last, lo, hi, str(proxy_path))
+        fig = go.Figure()
+        fig.add_histogram(
+            x=ref["label"], histnorm="probability", nbinsx=40, marker_color="#7f7f7f", opacity=0.7,
+            name=f"measured, training set ({len(ref):,})",
+        )  # fmt: skip
+        fig.add_histogram(
+            x=pk, histnorm="probability", nbinsx=40, marker_color="#1f77b4", opacity=0.7,
+            name=f"predicted, sampled ({len(pk):,})",
+        )  # fmt: skip
         label = proxy.metadata.get("label_col") or proxy.metadata.get("label") or "activity"
-        target = proxy.metadata.get("data_file") or "the proxy's data"
         fig.update_layout(
-            title=f"Measured activity in {target} ({len(proxy.train_smiles):,} molecules)",
+            title="Activity: measured (training set) and predicted (sampled molecules)",
             template=app_ui.PLOT_TEMPLATE,
-            xaxis_title=label,
-            yaxis_title="molecules",
+            barmode="overlay",
+            xaxis_title=f"{label} (pK)",
+            yaxis_title="fraction of molecules",
             height=320,
             margin={"t": 40, "b": 40},
+            legend={"orientation": "h", "y": -0.25},
         )
         st.plotly_chart(fig, key="activity_hist")
+        st.caption(f"Proxy: {app_ui.plain(proxy_summary(proxy))}")
     else:
         st.info(f"Activity distribution: n/a — {app_ui.plain(problem)}.")
 

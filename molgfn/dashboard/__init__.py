@@ -47,6 +47,8 @@ _EXPORTS = {
         "component_name",
         "save_upload",
         "list_targets",
+        "target_label",
+        "proxy_summary",
         "list_proxies",
         "run_proxy_path",
     ),

@@ -123,8 +123,38 @@ def save_upload(name: str, data: bytes, runs_dir: str | Path, max_bytes: int) ->
 
 
 def list_targets() -> list[Path]:
-    """The shipped assay tables (``data/targets``)."""
-    return sorted(TARGETS_DIR.glob("*.csv"))
+    """The shipped assay tables (``data/targets``), by target name."""
+    return sorted(TARGETS_DIR.glob("*.csv"), key=lambda p: target_label(p).lower())
+
+
+def target_label(path: str | Path) -> str:
+    """A shipped assay table as a chemist names it: target, measure, size and ChEMBL id, from the targets
+    table of ``data/README.md`` (the file's stem where the table does not list it)."""
+    info = _target_table().get(Path(path).name)
+    if info is None:
+        return Path(path).stem
+    return f"{info['target']} · {info['measure']} · {info['molecules']} molecules ({info['chembl']})"
+
+
+_TARGETS: dict[str, dict[str, str]] = {}
+
+
+def _target_table() -> dict[str, dict[str, str]]:
+    if not _TARGETS:
+        try:
+            text = (TARGETS_DIR.parent / "README.md").read_text(encoding="utf-8")
+        except OSError:
+            return {}
+        for line in text.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) >= 5 and cells[0].startswith("`") and cells[0].endswith(".csv`"):
+                _TARGETS[cells[0].strip("`")] = {
+                    "chembl": cells[1],
+                    "target": cells[2],
+                    "measure": cells[3],
+                    "molecules": cells[4],
+                }
+    return _TARGETS
 
 
 def list_proxies(runs_dir: str | Path) -> list[Path]:
@@ -146,3 +176,21 @@ def run_proxy_path(store: RunStore) -> Path | None:
         if component.get("kind") == "proxy" and component.get("path"):
             return Path(component["path"])
     return None
+
+
+def proxy_summary(proxy: Any) -> str:
+    """What a proxy predicts and how well: target (from the shipped targets table when it is one of them),
+    measure and the chosen model's held-out test metrics, e.g. 'Coagulation factor X (F10) · Ki · ...:
+    fp model, test RMSE 0.82 pK, R² 0.74 (309 held-out molecules)'."""
+    meta = getattr(proxy, "metadata", {}) or {}
+    data_file = meta.get("data_file") or "its training table"
+    where = target_label(data_file) if data_file in _target_table() else str(data_file)
+    metrics = meta.get("metrics") or {}
+    chosen = metrics.get("chosen")
+    test = (metrics.get("families") or {}).get(chosen, {}).get("test") if chosen else None
+    if not test:
+        return where
+    return (
+        f"{where}: {chosen} model, test RMSE {test['rmse']:.2f} pK, R² {test['r2']:.2f} "
+        f"({test['n']} held-out molecules, {meta.get('split', {}).get('kind', '?')} split)"
+    )
