@@ -447,3 +447,41 @@ def test_shipped_targets_are_listed_by_target_name_measure_and_size(empty_runs, 
     assert "Dopamine D3 receptor (DRD3) · Ki · 3657 molecules (CHEMBL234)" in box.options
     assert box.options == sorted(box.options, key=str.lower)  # by name, not by ChEMBL id
     assert len(box.options) == len(list((ROOT / "data" / "targets").glob("*.csv")))
+
+
+def test_a_shortlist_is_collected_across_pages_and_downloaded(proxy_runs, monkeypatch):
+    import molgfn.dashboard.exports
+
+    served = {}
+    real_export_bytes = molgfn.dashboard.exports.export_bytes
+
+    def recording_export_bytes(table, fmt):
+        served[fmt] = real_export_bytes(table, fmt)
+        return served[fmt]
+
+    monkeypatch.setattr(molgfn.dashboard.exports, "export_bytes", recording_export_bytes)
+    at = app(proxy_runs, monkeypatch, "pages/3_Molecules.py")
+    assert_clean(at)
+    boxes = [c for c in at.checkbox if c.label == "Shortlist"]
+    assert len(boxes) >= 2 and not any(b.value for b in boxes)
+    chosen = [b.key.split("_", 2)[2] for b in boxes[:2]]  # short_<run>_<smiles>
+    boxes[0].check().run()
+    next(c for c in at.checkbox if c.key == boxes[1].key).check().run()
+    assert_clean(at)
+    assert any(e.label == "Shortlist (2)" for e in at.expander)
+    csv = pd.read_csv(io.BytesIO(served["csv"]))
+    assert csv["smiles"].tolist() == chosen
+    # the export columns, with the run's reward, predicted pK, spread and the applicability flag
+    assert {
+        "id",
+        "reward",
+        "proxy_mean",
+        "proxy_std",
+        "nearest_train_similarity",
+        "in_domain",
+        "step",
+    } <= set(csv)
+    assert served["sdf"].decode().count("$$$$") == 2 and len(served["smi"].decode().splitlines()) == 2
+    # unticking removes it again
+    next(c for c in at.checkbox if c.key == boxes[0].key).uncheck().run()
+    assert any(e.label == "Shortlist (1)" for e in at.expander)

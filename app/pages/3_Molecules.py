@@ -8,22 +8,25 @@ import pandas as pd
 import streamlit as st
 
 from molgfn.dashboard import (
+    EXPORT_FORMATS,
     PROPERTIES,
     PROPERTY_LABELS,
     MolgfnError,
     brics_fragments,
     compile_smarts,
+    export_bytes,
     load_vocabulary,
     mol_svg,
     molecule_properties,
     molecule_view,
     nearest_reference,
+    shortlist_table,
     substructure_mask,
 )
 from molgfn.dashboard import ui as app_ui
 
 PAGE_SIZE = 24
-COLUMNS = 6
+COLUMNS = 4  # drawings about 300 px wide: atom labels legible at a glance
 
 cfg = app_ui.page_setup("Molecules")
 st.title("Molecules")
@@ -74,7 +77,7 @@ def smarts_hits(run_path: str, last: int, lo: int, hi: int, unique: bool, smarts
     return substructure_mask(list(view(run_path, last, lo, hi, unique, None)["smiles"]), smarts)
 
 
-proxy_path, proxy_problem = None, None
+proxy_path, proxy, proxy_problem = None, None, None
 table = view(str(store.path), last, lo, hi, unique, None)
 try:
     proxy_path, proxy, proxy_problem = app_ui.run_proxy(store)
@@ -151,6 +154,45 @@ descending = s2.toggle("Descending", value=True, key="descending")
 shown = table[mask].sort_values(sort_by, ascending=not descending, kind="stable", na_position="last")
 s3.metric("Molecules shown", f"{len(shown):,} of {len(table):,}")
 
+# ------------------------------------------------------------------------------------------ shortlist
+# kept per run in the session (not in widget state: a card's checkbox exists only while its page is shown)
+shortlist: list[str] = st.session_state.setdefault("shortlist", {}).setdefault(run_id, [])
+
+
+def toggle_shortlist(smiles: str) -> None:
+    chosen = st.session_state["shortlist"].setdefault(run_id, [])
+    if smiles in chosen:
+        chosen.remove(smiles)
+    else:
+        chosen.append(smiles)
+
+
+with st.expander(f"Shortlist ({len(shortlist)})", expanded=bool(shortlist)):
+    if not shortlist:
+        st.caption("Tick 'Shortlist' on a molecule to collect it here, then download the shortlist.")
+    else:
+        picked = (
+            table[table["smiles"].isin(shortlist)]
+            .set_index("smiles")
+            .loc[[s for s in shortlist if s in set(table["smiles"])]]
+            .reset_index()
+        )
+        with st.spinner("Preparing the shortlist…"):
+            listed = shortlist_table(picked, proxy if proxy_problem is None else None)
+        st.dataframe(listed, hide_index=True, width="stretch", height=min(400, 60 + 35 * len(listed)))
+        cols = st.columns(len(EXPORT_FORMATS) + 1)
+        for col, (fmt, mime) in zip(cols, EXPORT_FORMATS.items()):
+            col.download_button(
+                f"Shortlist {fmt.upper()}",
+                data=export_bytes(listed, fmt),
+                file_name=f"shortlist-{run_id}.{fmt}",
+                mime=mime,
+                key=f"shortlist_{fmt}",
+            )
+        if cols[-1].button("Clear", key="shortlist_clear"):
+            st.session_state["shortlist"][run_id] = []
+            st.rerun()
+
 # --------------------------------------------------------------------------------------------- views
 # one view at a time (not tabs): only the chosen one is built and sent to the browser
 view_mode = st.segmented_control("View", ["Grid", "Table"], default="Grid", key="view_mode") or "Grid"
@@ -163,11 +205,19 @@ if view_mode == "Grid":
         cols = st.columns(COLUMNS)
         for j, (_, row) in enumerate(chunk.iloc[start : start + COLUMNS].iterrows()):
             with cols[j], st.container(border=True):
-                st.image(mol_svg(row["smiles"], 220, 160, highlight), width="stretch")
+                st.image(mol_svg(row["smiles"], 320, 230, highlight), width="stretch")
                 qed = chunk_props["qed"].iloc[start + j]
                 st.caption(f"reward **{row['reward']:.3f}** · QED {qed:.2f} · step {row['step']}")
-                if st.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
+                b1, b2 = st.columns(2)
+                if b1.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
                     st.session_state["molecule"] = row["smiles"]
+                b2.checkbox(
+                    "Shortlist",
+                    value=row["smiles"] in shortlist,
+                    key=f"short_{run_id}_{row['smiles']}",
+                    on_change=toggle_shortlist,
+                    args=(row["smiles"],),
+                )
 
 else:
     display = shown.copy()

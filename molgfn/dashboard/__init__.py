@@ -52,7 +52,7 @@ _EXPORTS = {
         "list_proxies",
         "run_proxy_path",
     ),
-    "molgfn.dashboard.exports": ("EXPORT_FORMATS", "export_bytes", "generator_sources"),
+    "molgfn.dashboard.exports": ("EXPORT_FORMATS", "export_bytes", "generator_sources", "shortlist_table"),
     "molgfn.dashboard.explore": (
         "PROPERTIES",
         "PROPERTY_LABELS",

@@ -27,6 +27,22 @@ def export_bytes(table: Any, fmt: str) -> bytes:
         return path.read_bytes()
 
 
+def shortlist_table(rows: Any, proxy: Any = None) -> Any:
+    """The export table (``molecule_table``) of shortlisted molecules of a run: ``rows`` holds their
+    ``smiles`` and the run's columns (``reward``, the components' desirabilities, ``step``), which are kept;
+    with the run's ``proxy``, predicted pK, spread, novelty, nearest training molecule and ``in_domain``."""
+    from molgfn.candidates.export import molecule_table
+
+    keep = [c for c in rows.columns if c == "reward" or c == "step" or c.endswith("_desirability")]
+    reference = list(proxy.train_smiles) if proxy is not None and hasattr(proxy, "train_smiles") else None
+    return molecule_table(
+        list(rows["smiles"]),
+        proxy=proxy,
+        reference_smiles=reference,
+        extra={c: rows[c].to_numpy() for c in keep},
+    )
+
+
 def generator_sources(runs_dir: str | Path) -> list[str]:
     """What the Generate page can sample from: the shipped generator (if present), then every run with a
     checkpoint (finished or stopped first), as ids."""
