@@ -262,12 +262,12 @@ class RunStore:
         store = cls(path)
         try:
             (path / "checkpoints").mkdir()
-            _atomic_write_text(store.status_path, json.dumps({"status": "created", "created": _now()}))
             meta = {"created": _now()}
             if cfg.base_dir is not None:
                 meta["config_dir"] = str(cfg.base_dir)
             store._init_db(meta)
-            store.write_config(cfg)  # last: a folder is listed as a run once its config is there
+            store.write_config(cfg)  # a folder is listed as a run once its config is there
+            _atomic_write_text(store.status_path, json.dumps({"status": "created", "created": _now()}))
         except (OSError, sqlite3.Error) as exc:
             store.close()
             shutil.rmtree(path, ignore_errors=True)
