@@ -194,7 +194,9 @@ def test_svg_highlights_a_substructure_and_handles_bad_input():
 
 def test_properties_views_and_reference():
     props = molecule_properties(["CCO", "c1ccccc1O", "CCO", "bad"])
-    assert list(props.columns) == ["qed", "sa", "mw", "logp"]
+    assert list(props.columns) == ["qed", "sa", "mw", "logp", "tpsa", "hbd", "hba"]
+    assert props[["hbd", "hba"]].iloc[:3].to_numpy().tolist() == [[1, 1], [1, 1], [1, 1]]
+    assert props["tpsa"].iloc[0] == pytest.approx(20.23, abs=0.01)  # one hydroxyl
     assert props["mw"].iloc[0] == pytest.approx(46.069, abs=0.01) and np.isnan(props["qed"].iloc[3])
     frame = pd.DataFrame({"step": [1, 1, 2], "smiles": ["CCO", "CCN", "CCO"], "reward": [0.5, 0.4, 0.5]})
     view = molecule_view(frame)

@@ -485,3 +485,14 @@ def test_a_shortlist_is_collected_across_pages_and_downloaded(proxy_runs, monkey
     # unticking removes it again
     next(c for c in at.checkbox if c.key == boxes[0].key).uncheck().run()
     assert any(e.label == "Shortlist (1)" for e in at.expander)
+
+
+def test_molecules_can_be_filtered_and_sorted_by_tpsa_and_h_bond_counts(proxy_runs, monkeypatch):
+    at = app(proxy_runs, monkeypatch, "pages/3_Molecules.py")
+    at.toggle(key="props_all_with-proxy").set_value(True).run()
+    assert_clean(at)
+    labels = [s.label for s in at.sidebar.slider]
+    assert {"TPSA (Å²)", "HBD", "HBA"} <= set(labels)
+    assert {"tpsa", "hbd", "hba"} <= set(at.selectbox(key="sort_by").options)
+    at.selectbox(key="sort_by").select("tpsa").run()
+    assert_clean(at)

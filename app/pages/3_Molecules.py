@@ -108,7 +108,7 @@ with st.sidebar:
     else:
         st.caption(f"Novelty: n/a ({app_ui.plain(proxy_problem)})")
     with_props = st.toggle(
-        "Filter and sort by QED, SA, MW, logP",
+        "Filter and sort by QED, SA, MW, logP, TPSA, HBD, HBA",
         value=len(table) <= 500,
         key=f"props_all_{run_id}",
         help=f"computes them for all {len(table):,} molecules once (cached); otherwise only for the page shown",
@@ -116,7 +116,7 @@ with st.sidebar:
 
 props = None
 if with_props:
-    with st.spinner(f"Computing QED, SA, MW and logP of {len(table):,} molecules…"):
+    with st.spinner(f"Computing QED, SA, MW, logP, TPSA, HBD and HBA of {len(table):,} molecules…"):
         props = all_properties(str(store.path), last, lo, hi, unique)
     table = pd.concat([table, props], axis=1)
     with st.sidebar:
@@ -223,7 +223,7 @@ else:
     display = shown.copy()
     if props is None:
         st.caption(
-            "QED, SA, MW and logP: switch on 'Filter and sort by QED, SA, MW, logP' in the sidebar to list them here."
+            "QED, SA, MW, logP, TPSA, HBD and HBA: switch on 'Filter and sort by …' in the sidebar to list them here."
         )
     event = st.dataframe(
         display,

@@ -144,7 +144,7 @@ with c2:
         st.info(f"Activity distribution: n/a — {app_ui.plain(problem)}.")
 
 st.subheader("Properties")
-fig = make_subplots(rows=1, cols=4, subplot_titles=[PROPERTY_LABELS[p] for p in PROPERTIES])
+fig = make_subplots(rows=1, cols=len(PROPERTIES), subplot_titles=[PROPERTY_LABELS[p] for p in PROPERTIES])
 for k, name in enumerate(PROPERTIES, start=1):
     fig.add_histogram(
         x=mols[name],

@@ -16,10 +16,19 @@ from rdkit.Chem import rdFingerprintGenerator
 
 from molgfn.candidates.reference import ReferenceSet
 from molgfn.chem.metrics import fingerprint_matrix, internal_diversities
-from molgfn.chem.molecules import DESCRIPTORS, MolBatch, per_molecule
+from molgfn.chem.molecules import MolBatch
 
-PROPERTIES = ("qed", "sa", "mw", "logp")
-PROPERTY_LABELS = {"qed": "QED", "sa": "SA score", "mw": "MW (Da)", "logp": "logP", "reward": "reward"}
+PROPERTIES = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba")
+PROPERTY_LABELS = {
+    "qed": "QED",
+    "sa": "SA score",
+    "mw": "MW (Da)",
+    "logp": "logP",
+    "tpsa": "TPSA (Å²)",
+    "hbd": "HBD",
+    "hba": "HBA",
+    "reward": "reward",
+}
 _MODE_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
 
 
@@ -29,12 +38,15 @@ def canonical(smiles: Sequence[str]) -> list[str | None]:
 
 
 def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES) -> pd.DataFrame:
-    """QED, SA score, molecular weight and Crippen logP (the reward's own descriptor functions) of each
-    molecule, computed once per distinct SMILES; NaN for an invalid one. Index: position in ``smiles``."""
+    """QED, SA score, molecular weight, Crippen logP, TPSA, H-bond donors and acceptors (the export's
+    definitions, :mod:`molgfn.candidates.properties`) of each molecule, computed once per distinct SMILES;
+    NaN for an invalid one. Index: position in ``smiles``."""
+    from molgfn.candidates.properties import compute_properties
+
     smiles = list(smiles)
     distinct = list(dict.fromkeys(smiles))
     batch = MolBatch.parse(distinct)
-    values = {name: per_molecule(batch, DESCRIPTORS[name]) for name in names}
+    values = compute_properties(batch, list(names))
     position = {s: i for i, s in enumerate(distinct)}
     index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
     return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
