@@ -40,6 +40,7 @@ DOCUMENTED = [
     "novel",
     "nearest_train_smiles",
     "nearest_train_similarity",
+    "in_domain",
 ]
 
 
@@ -56,6 +57,10 @@ def test_sample_1000_unique_molecules_with_every_documented_column(tmp_path, cap
     assert all(Chem.MolFromSmiles(s) is not None for s in table["smiles"])
     assert list(table.columns) == DOCUMENTED
     assert table["proxy_mean"].between(2, 13).all() and (table["nearest_train_similarity"] <= 1).all()
+    # the documented rule, up to the written rounding (similarity 3 decimals, spread 2)
+    sim, spread, inside = table["nearest_train_similarity"], table["proxy_std"], table["in_domain"]
+    assert (inside <= ((sim >= 0.3995) & (spread <= 1.005))).all()
+    assert (inside >= ((sim >= 0.4005) & (spread <= 0.995))).all()
     assert "1000 molecules" in capsys.readouterr().out
 
 
