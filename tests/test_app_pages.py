@@ -496,3 +496,30 @@ def test_molecules_can_be_filtered_and_sorted_by_tpsa_and_h_bond_counts(proxy_ru
     assert {"tpsa", "hbd", "hba"} <= set(at.selectbox(key="sort_by").options)
     at.selectbox(key="sort_by").select("tpsa").run()
     assert_clean(at)
+
+
+def test_molecules_show_predicted_pk_with_its_spread_sortable_with_the_domain_badge(proxy_runs, monkeypatch):
+    at = app(proxy_runs, monkeypatch, "pages/3_Molecules.py")
+    assert_clean(at)
+    cards = [c.value for c in at.caption if c.value.startswith("pK ")]
+    assert cards and all(
+        re.fullmatch(r"pK \*\*\d+\.\d\*\* ± \d+\.\d( · ⚠ outside domain)?", c) for c in cards
+    )
+    assert at.selectbox(key="sort_by").options[:3] == ["reward", "proxy_mean", "proxy_std"]
+    at.selectbox(key="sort_by").select("proxy_mean").run()
+    assert_clean(at)
+    shown = [
+        float(re.search(r"\*\*(\d+\.\d)\*\*", c.value).group(1))
+        for c in at.caption
+        if c.value.startswith("pK ")
+    ]
+    assert shown == sorted(shown, reverse=True)  # best predicted activity first
+    total = int(at.metric[0].value.split(" of ")[1].replace(",", ""))
+    outside = sum("outside domain" in c.value for c in at.caption if c.value.startswith("pK "))
+    at.radio(key="f_domain").set_value("outside").run()
+    assert_clean(at)
+    n_outside = int(at.metric[0].value.split(" of ")[0].replace(",", ""))
+    at.radio(key="f_domain").set_value("inside").run()
+    n_inside = int(at.metric[0].value.split(" of ")[0].replace(",", ""))
+    assert n_inside + n_outside == total and n_outside >= outside
+    assert {"Predicted pK"} <= {s.label for s in at.sidebar.slider}

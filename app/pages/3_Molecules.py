@@ -12,6 +12,7 @@ from molgfn.dashboard import (
     PROPERTIES,
     PROPERTY_LABELS,
     MolgfnError,
+    activity_columns,
     brics_fragments,
     compile_smarts,
     export_bytes,
@@ -63,6 +64,13 @@ def view(run_path: str, last: int, lo: int, hi: int, unique: bool, proxy_path: s
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def activity(run_path: str, last: int, lo: int, hi: int, unique: bool, proxy_path: str) -> pd.DataFrame:
+    """The chemist's units: predicted pK with its spread, and whether the proxy is extrapolating."""
+    smiles = list(view(run_path, last, lo, hi, unique, None)["smiles"])
+    return activity_columns(smiles, app_ui.load_proxy(proxy_path), app_ui.reference_set(proxy_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
 def all_properties(run_path: str, last: int, lo: int, hi: int, unique: bool) -> pd.DataFrame:
     return molecule_properties(list(view(run_path, last, lo, hi, unique, None)["smiles"]))
 
@@ -100,6 +108,32 @@ with st.sidebar:
     for name in components:
         value = st.slider(name.replace("_", " "), 0.0, 1.0, (0.0, 1.0), step=0.01, key=f"f_{name}")
         ranges[name] = (value, (0.0, 1.0))
+    if "novel" in table:  # the run's reward has a proxy
+        with_activity = st.toggle(
+            "Predicted pK and applicability domain",
+            value=len(table) <= 2000,
+            key=f"activity_{run_id}",
+            help=f"predicts all {len(table):,} molecules once (cached; about 1 s per 1,000 here)",
+        )
+        if with_activity:
+            with st.spinner(f"Predicting the activity of {len(table):,} molecules…"):
+                predicted = activity(str(store.path), last, lo, hi, unique, str(proxy_path))
+            table = pd.concat([table, predicted.set_index(table.index)], axis=1)
+    if "proxy_mean" in table and table["proxy_mean"].notna().any():
+        low = float(math.floor(table["proxy_mean"].min()))
+        high = float(math.ceil(table["proxy_mean"].max()))
+        if high > low:
+            value = st.slider("Predicted pK", low, high, (low, high), step=0.1, key=f"f_pk_{run_id}")
+            ranges["proxy_mean"] = (value, (low, high))
+    domain = "all"
+    if "in_domain" in table:
+        domain = st.radio(
+            "Applicability domain",
+            ["all", "inside", "outside"],
+            horizontal=True,
+            key="f_domain",
+            help="inside: nearest training molecule Tanimoto >= 0.4 and proxy spread <= 1.0 pK",
+        )
     novelty = "all"
     if "novel" in table:
         novelty = st.radio(
@@ -136,6 +170,8 @@ for name, ((low, high), default) in ranges.items():
         mask &= (values >= low - 1e-9) & (values <= high + 1e-9)
 if novelty != "all":
     mask &= table["novel"].to_numpy() == (novelty == "novel")
+if domain != "all":
+    mask &= table["in_domain"].to_numpy() == (domain == "inside")
 highlight = None
 if smarts.strip():
     try:
@@ -147,7 +183,15 @@ if smarts.strip():
             f"{app_ui.plain(exc)}. Example patterns: `c1ccccc1` (benzene ring), `[OX2H]` (hydroxyl), `C(=O)N` (amide)."
         )
 
-sort_options = ["reward", "step", "samples", *components, *(PROPERTIES if props is not None else [])]
+activity_sort = ["proxy_mean", "proxy_std"] if "proxy_mean" in table else []
+sort_options = [
+    "reward",
+    *activity_sort,
+    "step",
+    "samples",
+    *components,
+    *(PROPERTIES if props is not None else []),
+]
 s1, s2, s3 = st.columns([2, 1, 3])
 sort_by = s1.selectbox("Sort by", sort_options, key="sort_by")
 descending = s2.toggle("Descending", value=True, key="descending")
@@ -208,6 +252,9 @@ if view_mode == "Grid":
                 st.image(mol_svg(row["smiles"], 320, 230, highlight), width="stretch")
                 qed = chunk_props["qed"].iloc[start + j]
                 st.caption(f"reward **{row['reward']:.3f}** · QED {qed:.2f} · step {row['step']}")
+                if "proxy_mean" in row and pd.notna(row["proxy_mean"]):
+                    badge = "" if row["in_domain"] else " · ⚠ outside domain"
+                    st.caption(f"pK **{row['proxy_mean']:.1f}** ± {row['proxy_std']:.1f}{badge}")
                 b1, b2 = st.columns(2)
                 if b1.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
                     st.session_state["molecule"] = row["smiles"]
@@ -260,6 +307,10 @@ if smiles and smiles in set(table["smiles"]):
         }
         if "novel" in row:
             info["novel (not in the proxy's training set)"] = bool(row["novel"])
+        if "proxy_mean" in row:
+            info["predicted pK"] = row["proxy_mean"]
+            info["proxy spread (pK)"] = row["proxy_std"]
+            info["inside the applicability domain"] = bool(row["in_domain"])
         st.dataframe(
             pd.DataFrame(
                 {
@@ -268,6 +319,7 @@ if smiles and smiles in set(table["smiles"]):
                 }
             ),
             hide_index=True,
+            height=36 * (len(info) + 1) + 4,  # every row visible, no inner scroll
         )
         try:
             vocab = [f.smiles for f in load_vocabulary(store.config().env.vocab).fragments]

@@ -58,6 +58,7 @@ _EXPORTS = {
         "PROPERTY_LABELS",
         "canonical",
         "molecule_properties",
+        "activity_columns",
         "nearest_reference",
         "molecule_view",
         "brics_fragments",

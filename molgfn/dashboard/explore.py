@@ -8,6 +8,7 @@ and step window.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,34 @@ def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES
     position = {s: i for i, s in enumerate(distinct)}
     index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
     return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
+
+
+def activity_columns(smiles: Sequence[str], proxy: Any, reference: ReferenceSet | None) -> pd.DataFrame:
+    """Predicted pK and spread (``proxy.predict``), nearest training similarity and the applicability flag
+    (:func:`molgfn.candidates.export.in_domain`) of each molecule, once per distinct SMILES; NaN / False
+    for an invalid one. Index: position in ``smiles``."""
+    from molgfn.candidates.export import in_domain
+
+    smiles = list(smiles)
+    distinct = list(dict.fromkeys(smiles))
+    batch = MolBatch.parse(distinct)
+    valid = [s for s, m in zip(distinct, batch.mols) if m is not None]
+    mean = np.full(len(distinct), np.nan)
+    spread = np.full(len(distinct), np.nan)
+    similarity = np.full(len(distinct), np.nan)
+    rows = np.array([i for i, m in enumerate(batch.mols) if m is not None], dtype=np.int64)
+    if valid:
+        predicted = proxy.predict(valid)
+        mean[rows] = np.asarray(predicted[0], dtype=float)
+        spread[rows] = np.asarray(predicted[1], dtype=float)
+        if reference is not None:
+            similarity[rows] = reference.nearest([batch.mols[i] for i in rows])[1]
+    position = {s: i for i, s in enumerate(distinct)}
+    index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
+    columns = {"proxy_mean": mean, "proxy_std": spread, "nearest_train_similarity": similarity}
+    frame = pd.DataFrame({k: v[index] for k, v in columns.items()})
+    frame["in_domain"] = in_domain(frame["nearest_train_similarity"], frame["proxy_std"])
+    return frame
 
 
 def nearest_reference(reference: ReferenceSet, smiles: str) -> tuple[str | None, float]:
