@@ -16,21 +16,24 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """SIGKILL this process when its parent exits (Linux; elsewhere nothing). If the parent is already
-    gone by the time this runs, exit now."""
+def die_with_parent(parent: int | None = None) -> None:
+    """SIGKILL this process when its parent exits (Linux; elsewhere nothing). ``parent`` is the pid of the
+    process that started this one: if it is no longer the parent when the request is in place (it died
+    while this process was still starting, e.g. importing for a spawned pool), exit now."""
     if not sys.platform.startswith("linux"):
         return
     import ctypes
 
-    parent = os.getppid()
+    expected = os.getppid() if parent is None else parent
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before the request was made
+    if os.getppid() != expected:  # the parent died before the request was made
         os._exit(1)
 
 
-def worker_setup() -> None:
-    """The common start of every worker: no graceful-stop handlers of the parent, die with it."""
+def worker_setup(parent: int | None = None) -> None:
+    """The common start of every worker: no graceful-stop handlers of the parent, die with it. Pass the
+    starting process's pid (``initargs=(os.getpid(),)``) so that a worker whose parent died while it was
+    starting does not live on."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent()
+    die_with_parent(parent)

@@ -8,6 +8,7 @@ function behind each descriptor kind.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -198,7 +199,10 @@ def parallel_values(kind: str, smiles: list[str], workers: int) -> list[float]:
         pool = _POOLS.get(workers)
         if pool is None:
             pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_setup
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=worker_setup,
+                initargs=(os.getpid(),),
             )
             _POOLS[workers] = pool
             atexit.register(pool.shutdown, wait=False, cancel_futures=True)

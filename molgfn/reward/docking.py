@@ -132,11 +132,11 @@ def _pose_molblock(vina_obj: Any) -> str | None:
         return None
 
 
-def _dock_loop(conn: Connection, setup: DockingSetup) -> None:
+def _dock_loop(conn: Connection, setup: DockingSetup, parent: int | None = None) -> None:
     """A docking worker: grid maps once, then one molecule per message until None."""
     # Ctrl-C reaches the whole process group: the trainer stops gracefully, so its workers must not die
     # first; SIGTERM is not the graceful-stop handler of the process this one was forked from
-    worker_setup()
+    worker_setup(parent)
     from rdkit import RDLogger
     from vina import Vina
 
@@ -168,7 +168,7 @@ class _Worker:
     def __init__(self, setup: DockingSetup) -> None:
         context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
         self.conn, child = context.Pipe()
-        self.process = context.Process(target=_dock_loop, args=(child, setup), daemon=True)
+        self.process = context.Process(target=_dock_loop, args=(child, setup, os.getpid()), daemon=True)
         self.process.start()
         child.close()
         self.ready = False

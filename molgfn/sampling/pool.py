@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import multiprocessing
+import os
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
@@ -44,8 +45,10 @@ def generate_chunk(
     return trees, score_trees(trees, vocab, score_fn)
 
 
-def _init_worker(vocab: Vocabulary, score_fn: ScoreFn | None, policy: Any = None) -> None:
-    worker_setup()  # Ctrl-C left to the trainer; dies with the sampler's process, even on kill -9
+def _init_worker(
+    vocab: Vocabulary, score_fn: ScoreFn | None, policy: Any = None, parent: int | None = None
+) -> None:
+    worker_setup(parent)  # Ctrl-C left to the trainer; dies with the sampler's process, even on kill -9
     import torch
 
     torch.set_num_threads(1)
@@ -94,7 +97,7 @@ class ScorePool:
                     "fork" if sys.platform.startswith("linux") else "spawn"
                 ),
                 initializer=_init_worker,
-                initargs=(self.vocab, self.score_fn, self.policy),
+                initargs=(self.vocab, self.score_fn, self.policy, os.getpid()),
             )
             atexit.register(self.close)
         return self._executor
