@@ -121,4 +121,4 @@ def test_user_errors_exit_2_with_a_message(tmp_path, config, capsys) -> None:
 def test_show_config_prints_the_default_reward_as_toml(capsys) -> None:
     assert main(["reward", "show-config"]) == 0
     document = tomllib.loads(capsys.readouterr().out)
-    assert [c["name"] for c in document["reward"]["components"]] == ["activity", "qed", "sa", "mw"]
+    assert [c["name"] for c in document["reward"]["components"]] == ["activity", "qed", "sa", "mw", "alerts"]

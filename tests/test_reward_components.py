@@ -148,7 +148,8 @@ def test_default_config_points_at_repo_models_and_builds_with_a_model(fake_proxy
     assert DEFAULT_PROXY_PATH.resolve() == (REPO_ROOT / "models" / "proxy_default.pt").resolve()
     assert DEFAULT_PROXY_PATH.is_file()
     reward = Reward.from_config(_default_with(fake_proxy))
-    assert reward.names == ["activity", "qed", "sa", "mw"]
+    assert reward.names == ["activity", "qed", "sa", "mw", "alerts"]
+    assert [t.name for t in reward.terms if t.multiply] == ["alerts"]
     assert reward.aggregation == "geometric"
 
 
@@ -161,7 +162,10 @@ def test_reward_scores_partial_and_invalid_molecules_without_raising(fake_proxy)
     assert result.valid.tolist() == [True] * (n - 2) + [False, False]
     assert np.all(np.isfinite(result.score))
     assert np.all((result.score >= 0.0) & (result.score <= 1.0))
-    assert np.all(result.score[: n - 2] > 0.0)
+    clean = result.raw["alerts"][: n - 2] == 0
+    assert clean.any() and not clean.all()  # both kinds are in the batch
+    assert np.all(result.score[: n - 2][clean] > 0.0)
+    np.testing.assert_array_equal(result.score[: n - 2][~clean], 0.0)  # the alerts gate
     np.testing.assert_array_equal(result.score[-2:], [0.0, 0.0])
     for name in reward.names:
         assert result.raw[name].shape == (n,) and result.transformed[name].shape == (n,)
@@ -172,10 +176,13 @@ def test_reward_scores_partial_and_invalid_molecules_without_raising(fake_proxy)
 
 def test_reward_score_matches_hand_aggregation(fake_proxy) -> None:
     reward = Reward.from_config(_default_with(fake_proxy))
-    result = reward.score([ASPIRIN, PENICILLIN_G])
+    result = reward.score([ASPIRIN, PENICILLIN_G, "CC(=O)Nc1ccc(OC)cc1"])
     d = result.transformed
     expected = (d["activity"] ** 1.0 * d["qed"] ** 0.5 * d["sa"] ** 0.5 * d["mw"] ** 0.5) ** (1 / 2.5)
-    np.testing.assert_allclose(result.score, expected, rtol=1e-12)
+    np.testing.assert_allclose(result.score, expected * d["alerts"], rtol=1e-12)
+    # aspirin (phenol ester) and penicillin G (beta-lactam) have a Brenk alert each: the gate zeroes them
+    assert result.raw["alerts"].tolist() == [1.0, 1.0, 0.0] and result.score[:2].tolist() == [0.0, 0.0]
+    assert result.score[2] > 0
     assert result.raw["activity"][0] == pytest.approx(4.0 + len(ASPIRIN) / 4.0)
 
 
@@ -194,6 +201,34 @@ def test_arithmetic_reward_with_a_zero_component() -> None:
     assert geometric.score[0] == 0.0  # a PAINS hit zeroes the geometric mean
 
 
+def test_a_multiply_term_scales_the_mean_of_the_others_by_its_desirability_to_its_weight() -> None:
+    # alerts' default transform: 1, 0.5 and 0 for 0, 1 and >= 2 alerts
+    smiles = ["CC(=O)Nc1ccc(OC)cc1", "CC(=O)Nc1ccc(O)cc1", "O=Cc1ccccc1NN"]  # 0, 1 (hydroquinone), >= 2
+    components = [
+        {"kind": "qed", "weight": 1.0},
+        {"kind": "mw", "weight": 3.0, "transform": {"kind": "window", "low": 100.0, "high": 300.0}},
+    ]
+    plain = Reward.from_config({"components": components}).score(smiles)
+    gated = Reward.from_config(
+        {"components": [*components, {"kind": "alerts", "multiply": True, "weight": 2.0}]}
+    ).score(smiles)
+    assert gated.raw["alerts"][0] == 0 and gated.raw["alerts"][1] == 1 and gated.raw["alerts"][2] >= 2
+    # the mean of qed and mw is not diluted by the multiplying term; one alert costs 0.5 ** 2
+    np.testing.assert_allclose(gated.score, plain.score * np.array([1.0, 0.25, 0.0]), rtol=1e-12)
+    assert plain.score.min() > 0
+    weighted = Reward.from_config({"components": [*components, {"kind": "alerts", "weight": 2.0}]}).score(
+        smiles
+    )
+    assert weighted.score[0] > plain.score[0]  # in the mean, the 1 of a clean molecule would lift it
+
+
+def test_a_reward_of_only_multiplying_terms_is_refused() -> None:
+    with pytest.raises(MolgfnError, match=r"reward\.components: at least one component needs a weight > 0"):
+        Reward.from_config({"components": [{"kind": "alerts", "multiply": True}]})
+    with pytest.raises(MolgfnError, match=r"reward\.components\[0\]\.multiply: must be"):
+        Reward.from_config({"components": [{"kind": "qed", "multiply": "yes"}]})
+
+
 def test_empty_batch_scores_to_empty_arrays() -> None:
     result = Reward.from_config({"components": [{"kind": "qed"}]}).score([])
     assert result.score.shape == (0,) and result.valid.shape == (0,)
@@ -203,6 +238,7 @@ def test_to_frame_has_raw_and_transformed_columns(fake_proxy) -> None:
     frame = Reward.from_config(_default_with(fake_proxy)).score(["CCO", "bad("]).to_frame()
     assert list(frame.columns) == [
         "smiles", "valid", "score", "activity_raw", "activity", "qed_raw", "qed", "sa_raw", "sa", "mw_raw", "mw",
+        "alerts_raw", "alerts",
     ]  # fmt: skip
     assert frame["valid"].tolist() == [True, False]
 

@@ -244,7 +244,7 @@ with left:
         )
         with cols[i]:
             fields[name] = st.number_input(
-                component_name(component),
+                component_name(component) + (" (multiplies)" if component.get("multiply") else ""),
                 step=0.1,
                 key=f"weight_{component_name(component)}",
             )

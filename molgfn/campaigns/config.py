@@ -26,6 +26,7 @@ import tomli_w
 from molgfn.config import SAFE_NAME, _f, _Origin, _section_from_table, _suggest, read_toml
 from molgfn.errors import MolgfnError
 from molgfn.reward import Reward
+from molgfn.reward.defaults import ALERTS_GATE
 
 LAB = "lab"
 DEFAULT_TERMS: list[dict[str, Any]] = [
@@ -37,6 +38,7 @@ DEFAULT_TERMS: list[dict[str, Any]] = [
         "transform": {"kind": "reverse_sigmoid", "low": 2.0, "high": 6.0},
     },
     {"name": "mw", "kind": "mw", "weight": 0.5, "transform": {"kind": "window", "low": 200.0, "high": 500.0}},
+    ALERTS_GATE,
 ]
 
 

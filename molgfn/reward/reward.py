@@ -1,4 +1,5 @@
-"""The reward: components -> desirability transforms -> weighted mean -> a score in [0, 1].
+"""The reward: components -> desirability transforms -> weighted mean (x any 'multiply' terms) -> a score
+in [0, 1].
 
 Built from the ``[reward]`` table of a run config (see ``docs/reward.md`` for the schema)::
 
@@ -42,12 +43,16 @@ _RESERVED_NAMES = ("smiles", "name", "valid", "score", "log_reward")
 
 @dataclass
 class RewardTerm:
-    """One configured component: its name, what computes it, its transform and its weight."""
+    """One configured component: its name, what computes it, its transform and its weight.
+
+    A ``multiply`` term stays out of the mean: the mean of the others is multiplied by its desirability
+    raised to ``weight`` (a penalty, like REINVENT's filter components; with a 0/1 step transform, a gate)."""
 
     name: str
     component: Component
     transform: Transform
     weight: float
+    multiply: bool = False
 
     @property
     def kind(self) -> str:
@@ -135,8 +140,10 @@ class Reward:
                     "the name defaults to the kind)"
                 )
             terms.append(term)
-        if not sum(t.weight for t in terms) > 0:
-            raise MolgfnError("reward.components: at least one component needs a weight > 0")
+        if not sum(t.weight for t in terms if not t.multiply) > 0:
+            raise MolgfnError(
+                "reward.components: at least one component needs a weight > 0 (a 'multiply' one does not count)"
+            )
         for term in terms:
             if hasattr(term.component, "workers"):
                 term.component.workers = workers
@@ -176,9 +183,13 @@ class Reward:
         if len(batch) == 0:
             total = np.zeros(0)
         else:
+            mean = [t for t in self.terms if not t.multiply]
             total = agg.aggregate(
-                [transformed[t.name] for t in self.terms], [t.weight for t in self.terms], self.aggregation
+                [transformed[t.name] for t in mean], [t.weight for t in mean], self.aggregation
             )
+            for t in self.terms:
+                if t.multiply and t.weight > 0:
+                    total = total * np.clip(transformed[t.name], 0.0, 1.0) ** t.weight
         total = np.where(valid, np.clip(total, 0.0, 1.0), 0.0)
         return RewardResult(
             [s if isinstance(s, str) else str(s) for s in smiles], total, raw, transformed, valid
@@ -203,6 +214,7 @@ def _term_from_config(table: Table, base_dir: Path | None, cache: OracleCache) -
             f"{name!r} is reserved for an output column (reserved: {', '.join(_RESERVED_NAMES)}, *_raw)",
         )
     weight = table.number("weight", 1.0, ge=0.0)
+    multiply = table.boolean("multiply", False)
     transform_table = table.table("transform", None)
     if transform_table is not None:
         transform = transform_from_config(transform_table)
@@ -216,4 +228,4 @@ def _term_from_config(table: Table, base_dir: Path | None, cache: OracleCache) -
     if getattr(component, "expensive", False):  # docking, plugins marked expensive: never paid twice
         component = CachedComponent(component, cache)
     table.finish()
-    return RewardTerm(name, component, transform, weight)
+    return RewardTerm(name, component, transform, weight, multiply)
