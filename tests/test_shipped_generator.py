@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from rdkit import Chem
+from rdkit.Chem import FilterCatalog
 
 from molgfn.candidates.export import read_sdf_table
 from molgfn.candidates.generate import DEFAULT_GENERATOR, load_generator
@@ -24,6 +25,8 @@ DOCUMENTED = [
     "sa_desirability",
     "mw_raw",
     "mw_desirability",
+    "alerts_raw",
+    "alerts_desirability",
     "proxy_mean",
     "proxy_std",
     "qed",
@@ -62,6 +65,14 @@ def test_sample_1000_unique_molecules_with_every_documented_column(tmp_path, cap
     assert (inside <= ((sim >= 0.3995) & (spread <= 1.005))).all()
     assert (inside >= ((sim >= 0.4005) & (spread <= 0.995))).all()
     assert "1000 molecules" in capsys.readouterr().out
+    # chemistry by default: at most 5 % hit a PAINS, Brenk or NIH alert, checked here with RDKit directly
+    params = FilterCatalog.FilterCatalogParams()
+    for which in ("PAINS", "BRENK", "NIH"):
+        params.AddCatalog(getattr(FilterCatalog.FilterCatalogParams.FilterCatalogs, which))
+    catalog = FilterCatalog.FilterCatalog(params)
+    hits = np.array([catalog.HasMatch(Chem.MolFromSmiles(s)) for s in table["smiles"]])
+    assert hits.mean() <= 0.05
+    assert (table.loc[hits, "alerts_raw"] > 0).all() and (table.loc[~hits, "alerts_raw"] == 0).all()
 
 
 def test_sdf_export_of_the_shipped_generator_reopens(tmp_path):
