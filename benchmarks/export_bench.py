@@ -31,12 +31,12 @@ import pandas as pd  # noqa: E402
 
 from molgfn.candidates.export import molecule_table, write_molecules  # noqa: E402
 from molgfn.candidates.filters import apply_filters, parse_filters  # noqa: E402
-from molgfn.candidates.properties import _COUNTS as COUNTS  # noqa: E402
-from molgfn.candidates.properties import clear_memo  # noqa: E402
 from molgfn.candidates.reference import ReferenceSet  # noqa: E402
 from molgfn.chem.metrics import murcko  # noqa: E402
 from molgfn.chem.molecules import DESCRIPTORS, MolBatch  # noqa: E402
 from molgfn.reward import DEFAULT_REWARD_CONFIG, Reward  # noqa: E402
+from molgfn.reward.properties import _COUNTS as COUNTS  # noqa: E402
+from molgfn.reward.properties import clear_memo  # noqa: E402
 
 DEFAULT_REWARD_CONFIG_WITHOUT_PROXY = {
     **DEFAULT_REWARD_CONFIG,

@@ -202,7 +202,7 @@ def test_read_sdf_table_of_a_missing_file_is_a_user_error(tmp_path):
 def test_property_columns_equal_the_rdkit_functions_even_when_taken_from_qed():
     from rdkit.Chem import QED, Crippen, Descriptors, rdMolDescriptors
 
-    from molgfn.candidates.properties import clear_memo
+    from molgfn.reward.properties import clear_memo
 
     clear_memo()
     table = molecule_table(SMILES[:-1])
@@ -220,7 +220,7 @@ def test_property_columns_equal_the_rdkit_functions_even_when_taken_from_qed():
 def test_the_rewards_descriptor_values_are_reused(monkeypatch):
     from rdkit.Chem import QED
 
-    from molgfn.candidates.properties import clear_memo
+    from molgfn.reward.properties import clear_memo
 
     reward = Reward.from_config(REWARD_CONFIG)
     result = reward.score(SMILES)

@@ -110,6 +110,33 @@ def test_readers_see_metrics_and_molecules(cfg):
     assert store.summary() == {"step": 5, "trajectories": 20, "best_reward": pytest.approx(0.05)}
 
 
+def test_properties_are_recorded_once_per_molecule_with_the_step(cfg):
+    store = RunStore.create(cfg, run_id="props")
+    assert store.read_properties().empty
+    smiles = ["CCO", "c1ccccc1", "CCO", "CC(=O)O"]
+    qed = np.array([0.4, 0.5, 0.9, np.nan])  # the repeated CCO: its first value is kept
+    store.write_step(1, 4, 0.1, {"loss": 1.0}, smiles, np.ones(4), None, {"qed": qed, "hbd": [1, 0, 1, 1]})
+    store.write_step(
+        2, 8, 0.2, {"loss": 1.0}, ["CCO", "CCN"], np.ones(2), None, {"qed": [0.1, 0.2], "hbd": [1, 1]}
+    )
+    props = store.read_properties().set_index("smiles")
+    assert sorted(props.index) == ["CC(=O)O", "CCN", "CCO", "c1ccccc1"]
+    assert props.loc["CCO", "qed"] == 0.4 and props.loc["CCN", "qed"] == 0.2
+    assert np.isnan(props.loc["CC(=O)O", "qed"]) and props.loc["c1ccccc1", "hbd"] == 0
+    with pytest.raises(ValueError, match="property 'qed' has 1 values for 2 smiles"):
+        store.write_step(3, 10, 0.3, {"loss": 1.0}, ["C", "N"], np.ones(2), None, {"qed": [0.1]})
+    assert store.read_steps()["step"].tolist() == [1, 2]  # nothing of the refused step was written
+
+
+def test_a_run_made_before_properties_were_recorded_reads_none(cfg):
+    store = RunStore.create(cfg, run_id="old")
+    write_steps(store, 1, 2)
+    store.close()
+    with sqlite3.connect(store.db_path) as conn:
+        conn.execute("DROP TABLE properties")
+    assert store.read_properties().empty and len(store.read_molecules()) == 8
+
+
 def test_a_new_metric_adds_a_column_and_nan_is_null(cfg):
     store = RunStore.create(cfg, run_id="cols")
     store.write_step(1, 2, 0.1, {"loss": 1.0}, ["C", "O"], [0.1, 0.2])

@@ -29,11 +29,11 @@ import pandas as pd
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdDepictor
 
-from molgfn.candidates.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties, remember
 from molgfn.candidates.reference import ReferenceSet, canonical_smiles
 from molgfn.chem.metrics import murcko
 from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
+from molgfn.reward.properties import INTEGER_PROPERTIES, PROPERTIES, compute_properties, remember
 
 WRITERS = (".csv", ".sdf", ".smi")
 # the reward component columns are named f"{name}{suffix}"

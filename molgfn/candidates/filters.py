@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from rdkit import Chem, rdBase
 
-from molgfn.candidates.properties import PROPERTIES, compute_properties
 from molgfn.candidates.reference import ReferenceSet, canonical_smiles
 from molgfn.chem.molecules import MolBatch
 from molgfn.errors import MolgfnError
 from molgfn.reward.components import Alerts, Pains
+from molgfn.reward.properties import PROPERTIES, compute_properties
 
 NAMED_FILTERS = ("pains", "brenk", "nih", "alerts", "lipinski", "veber", "novel", "in_domain")
 # the alert filters and the FilterCatalog catalogues each checks

@@ -17,6 +17,9 @@ from molgfn.chem.vocab import Vocabulary
 
 # score function: SMILES -> (score in [0, 1], transformed components per name)
 ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
+# components of this prefix are molecule properties (QED, SA, MW, logP, TPSA, HBD, HBA), not reward terms:
+# a run records them once per molecule so that the dashboard need not compute them again
+PROPERTY_PREFIX = "property:"
 
 
 @dataclass
@@ -54,8 +57,9 @@ def score_trees(trees: Sequence[Tree], vocab: Vocabulary, score_fn: ScoreFn | No
 class ConfigReward:
     """The reward of a run config as a picklable score function (a worker rebuilds it from the config)."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, properties: Sequence[str] = ()) -> None:
         self.cfg = cfg
+        self.properties = tuple(properties)  # also computed, as PROPERTY_PREFIX + name components
         self._reward = None
 
     @property
@@ -75,7 +79,29 @@ class ConfigReward:
             if getattr(term.component, "expensive", False):
                 components[f"{term.name}_raw"] = result.raw[term.name]
                 components[f"{term.name}_cached"] = np.asarray(term.component.last_cached, dtype=np.float64)
+        if self.properties:
+            components.update(self._properties(smiles, result))
         return np.asarray(result.score, dtype=np.float64), components
 
+    def _properties(self, smiles: list[str], result: Any) -> dict[str, np.ndarray]:
+        from molgfn.chem.molecules import ALERT_CATALOGS, MolBatch
+        from molgfn.reward.components import Alerts, Descriptor
+        from molgfn.reward.properties import compute_properties, remember
+
+        names = [n for n in self.properties if n != "alerts"]
+        for term in self.reward.terms:  # the reward's own raw QED, SA, MW ...: the same RDKit functions
+            if isinstance(term.component, Descriptor) and term.kind in names:
+                remember(term.kind, smiles, result.raw[term.name])
+            elif isinstance(term.component, Alerts) and "alerts" in self.properties:
+                if set(term.component.catalogs) == set(ALERT_CATALOGS):  # recorded only when paid for anyway
+                    remember("alerts", smiles, result.raw[term.name])
+                    names.append("alerts")
+        values = compute_properties(MolBatch.parse(smiles), names)
+        return {PROPERTY_PREFIX + name: v for name, v in values.items()}
+
     def __getstate__(self) -> dict:
-        return {"cfg": self.cfg, "_reward": None}  # a worker builds its own (proxy loaded there)
+        return {
+            "cfg": self.cfg,
+            "properties": self.properties,
+            "_reward": None,
+        }  # a worker builds its own (proxy loaded there)

@@ -17,6 +17,7 @@ from molgfn.chem.metrics import DiscoveryTracker
 from molgfn.errors import MolgfnError
 from molgfn.nn.policy import FragmentPolicy
 from molgfn.objectives.registry import objective_spec
+from molgfn.reward.properties import RUN_PROPERTIES
 from molgfn.sampling.model import SamplingModel
 from molgfn.sampling.pool import RayScorePool, ScorePool
 from molgfn.sampling.sampler import Sampler, concat_trajectories
@@ -72,7 +73,7 @@ class GFlowNet:
 
             connect(cfg.run.ray_address)
         if score_fn is None:  # the config's reward, which worker processes can rebuild
-            score_fn = ConfigReward(cfg)
+            score_fn = ConfigReward(cfg, properties=RUN_PROPERTIES)  # recorded in the run for browsing
             min_score = score_fn.min_score
             workers = getattr(cfg.run, "workers", 0)
         self.model = SamplingModel(cfg, score_fn, min_score)

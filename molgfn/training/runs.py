@@ -11,12 +11,16 @@ SQLite schema (one row per training step; one row per sampled terminal molecule)
 
     steps(step INTEGER PRIMARY KEY, trajectories INTEGER, wall REAL, time REAL, <metric> REAL, ...)
     molecules(id INTEGER PRIMARY KEY, step INTEGER, smiles TEXT, reward REAL, components TEXT)
+    properties(smiles TEXT PRIMARY KEY, data TEXT)
     meta(key TEXT PRIMARY KEY, value TEXT)
 
 ``steps`` is wide: each metric is its own REAL column, added the first time it is written, so a reader
 plots any metric against ``trajectories`` (cumulative trajectories sampled) or ``wall`` (cumulative
 training seconds) with ``SELECT trajectories, loss FROM steps``. ``molecules.components`` is a JSON object
 ``{component name: transformed value}``; :meth:`RunStore.read_molecules` expands it into columns.
+``properties`` holds each distinct molecule's properties once (QED, SA, MW, logP, TPSA, HBD, HBA, as a
+JSON object), computed while scoring, so that the dashboard filters on them without computing them again
+(:meth:`RunStore.read_properties`; runs made before it have none).
 A step's metrics and molecules are written in one transaction, so a killed writer never leaves half a
 step; readers in other processes see whole steps only (WAL: readers never block the writer).
 """
@@ -66,6 +70,7 @@ CREATE TABLE IF NOT EXISTS molecules (
 );
 CREATE INDEX IF NOT EXISTS molecules_step ON molecules(step);
 CREATE INDEX IF NOT EXISTS molecules_reward ON molecules(reward);
+CREATE TABLE IF NOT EXISTS properties (smiles TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
@@ -370,8 +375,10 @@ class RunStore:
         smiles: Sequence[str] = (),
         reward: Sequence[float] | np.ndarray = (),
         components: Mapping[str, Sequence[float] | np.ndarray] | None = None,
+        properties: Mapping[str, Sequence[float] | np.ndarray] | None = None,
     ) -> None:
-        """Record one step: its metrics row and its molecules, in one transaction."""
+        """Record one step: its metrics row, its molecules and the properties of molecules not recorded
+        before (``properties``: name -> one value per molecule), in one transaction."""
         conn = self.connection()
         if self._metric_columns is None:
             self._metric_columns = set(self._columns(conn, "steps"))
@@ -396,6 +403,15 @@ class RunStore:
             )
             for i, (s, r) in enumerate(zip(smiles, reward))
         ]
+        prop_arrays = {k: np.asarray(v, dtype=float).reshape(-1) for k, v in (properties or {}).items()}
+        for k, v in prop_arrays.items():
+            if len(v) != len(smiles):
+                raise ValueError(f"step {step}: property {k!r} has {len(v)} values for {len(smiles)} smiles")
+        first = {s: i for i, s in reversed(list(enumerate(smiles)))} if prop_arrays else {}  # one per SMILES
+        prop_rows = [
+            (s, json.dumps({k: _to_float(v[i]) for k, v in prop_arrays.items()}, allow_nan=False))
+            for s, i in first.items()
+        ]
         conn.execute("BEGIN IMMEDIATE")
         try:
             for name in names:
@@ -411,6 +427,8 @@ class RunStore:
             conn.executemany(
                 "INSERT INTO molecules (step, smiles, reward, components) VALUES (?, ?, ?, ?)", rows
             )
+            if prop_rows:
+                conn.executemany("INSERT OR IGNORE INTO properties (smiles, data) VALUES (?, ?)", prop_rows)
             conn.execute("COMMIT")
         except BaseException:
             _rollback(conn)
@@ -530,6 +548,18 @@ class RunStore:
             comps.columns = [c if c not in frame.columns else f"component_{c}" for c in comps.columns]
             frame = pd.concat([frame, comps], axis=1)
         return frame
+
+    def read_properties(self) -> pd.DataFrame:
+        """The recorded properties, one row per distinct molecule: smiles and one column per property
+        (NaN where undefined); no rows for a run that recorded none."""
+        import pandas as pd
+
+        with self._reading() as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'properties'").fetchone():
+                return pd.DataFrame({"smiles": []})  # a run made before properties were recorded
+            frame = pd.read_sql_query("SELECT smiles, data FROM properties", conn)
+        values = pd.DataFrame.from_records([json.loads(d) for d in frame.pop("data")], index=frame.index)
+        return pd.concat([frame, values.astype(float)], axis=1)
 
     def summary(self) -> dict[str, Any]:
         """Last step, trajectories and best reward, from the database (cheap aggregate queries)."""

@@ -45,6 +45,7 @@ from molgfn import __version__
 from molgfn.config import Config, config_to_toml
 from molgfn.distributed import BackendLost
 from molgfn.errors import MolgfnError
+from molgfn.sampling.scoring import PROPERTY_PREFIX
 from molgfn.training.checkpoints import HASH_SUFFIX, hash_path, latest_checkpoint, write_checkpoint
 from molgfn.training.protocol import (  # noqa: F401 - StepOutput is part of the trainer's API
     DEFAULT_ALGORITHM,
@@ -369,6 +370,7 @@ class Trainer:
                     self.step = step
                     self.trajectories += int(out.n_trajectories)
                     self.wall += time.perf_counter() - start
+                    components, properties = _split_properties(getattr(out, "components", None))
                     store.write_step(
                         step,
                         self.trajectories,
@@ -376,7 +378,8 @@ class Trainer:
                         metrics,
                         out.smiles,
                         out.reward,
-                        getattr(out, "components", None),
+                        components,
+                        properties,
                     )
                     bar.update(1)
                     oracle.add(metrics)
@@ -493,6 +496,16 @@ class Trainer:
                 f"molgfn: warning: cannot record the failure in {self.store.status_path}: {status_exc}",
                 file=sys.stderr,
             )
+
+
+def _split_properties(components: dict | None) -> tuple[dict | None, dict]:
+    """A step's scored columns as (reward components, molecule properties recorded once per molecule)."""
+    if not components:
+        return components, {}
+    properties = {
+        k[len(PROPERTY_PREFIX) :]: v for k, v in components.items() if k.startswith(PROPERTY_PREFIX)
+    }
+    return {k: v for k, v in components.items() if not k.startswith(PROPERTY_PREFIX)}, properties
 
 
 def _format_metrics(step: int, steps: int, trajectories: int, metrics: dict[str, float]) -> str:

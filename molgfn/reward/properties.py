@@ -22,7 +22,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import QED, rdMolDescriptors
 
-from molgfn.chem.molecules import MolBatch, ValueCache
+from molgfn.chem.molecules import MolBatch, ValueCache, alert_count
 from molgfn.reward.components import Descriptor
 
 # name -> (meaning, unit); the order is the export table's column order
@@ -47,6 +47,15 @@ PROPERTIES: dict[str, tuple[str, str]] = {
         "count",
     ),
 }
+# what a run records per molecule (molgfn.training.runs) and the dashboard filters and sorts on
+RUN_PROPERTIES = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "alerts")
+# computed on request, not an export column (the reward's alerts component is, when it has one)
+EXTRA_PROPERTIES: dict[str, tuple[str, str]] = {
+    "alerts": (
+        "structural alerts matched, PAINS + Brenk + NIH (RDKit FilterCatalog; each entry once)",
+        "count",
+    ),
+}
 INTEGER_PROPERTIES = ("hbd", "hba", "rotatable_bonds", "undefined_stereocentres")
 
 
@@ -62,6 +71,7 @@ _COUNTS: dict[str, Callable[[Chem.Mol], int]] = {
     "hba": rdMolDescriptors.CalcNumLipinskiHBA,
     "rotatable_bonds": rdMolDescriptors.CalcNumRotatableBonds,
     "undefined_stereocentres": undefined_stereocentres,
+    "alerts": alert_count,
 }
 _DESCRIPTORS = {name: Descriptor(name) for name in ("qed", "sa", "mw", "logp", "tpsa")}
 _COUNT_CACHES = {name: ValueCache() for name in _COUNTS}
@@ -79,7 +89,7 @@ def compute_properties(batch: MolBatch, names: Sequence[str] = tuple(PROPERTIES)
         elif name in _COUNTS:
             out[name] = _count(batch, _COUNTS[name], _COUNT_CACHES[name])
         else:
-            raise KeyError(f"unknown property {name!r}; known: {', '.join(PROPERTIES)}")
+            raise KeyError(f"unknown property {name!r}; known: {', '.join([*PROPERTIES, *EXTRA_PROPERTIES])}")
     return out
 
 
