@@ -193,8 +193,9 @@ def test_svg_highlights_a_substructure_and_handles_bad_input():
 
 
 def test_properties_views_and_reference():
-    props = molecule_properties(["CCO", "c1ccccc1O", "CCO", "bad"])
-    assert list(props.columns) == ["qed", "sa", "mw", "logp", "tpsa", "hbd", "hba"]
+    props = molecule_properties(["CCO", "c1ccccc1O", "CCO", "bad", "O=CCCc1ccccc1"])
+    assert list(props.columns) == ["qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "alerts"]
+    assert props["alerts"].iloc[:2].tolist() == [0, 0] and props["alerts"].iloc[4] >= 1  # aldehyde
     assert props[["hbd", "hba"]].iloc[:3].to_numpy().tolist() == [[1, 1], [1, 1], [1, 1]]
     assert props["tpsa"].iloc[0] == pytest.approx(20.23, abs=0.01)  # one hydroxyl
     assert props["mw"].iloc[0] == pytest.approx(46.069, abs=0.01) and np.isnan(props["qed"].iloc[3])
@@ -472,4 +473,10 @@ def test_the_default_template_validates_with_the_shipped_proxy():
     data["reward"]["components"] = components
     cfg, errors = dashboard.validate_form(data, {"train.steps": 2000})
     assert errors == {} and cfg.env.vocab == "default"
-    assert [dashboard.component_name(c) for c in cfg.reward["components"]] == ["activity", "qed", "sa", "mw"]
+    assert [dashboard.component_name(c) for c in cfg.reward["components"]] == [
+        "activity",
+        "qed",
+        "sa",
+        "mw",
+        "alerts",
+    ]

@@ -140,10 +140,19 @@ def test_train_monitor_browse_and_export_in_a_browser(server, tmp_path):
         # Train: a short tiny run through the form
         page.goto(f"{url}/Train")
         settle(page)
-        page.locator('[data-testid="stSelectbox"]').filter(has_text="Starting point").click()
-        page.get_by_role("option", name="tiny").click()
-        settle(page)
-        expect(page.get_by_role("textbox", name="Run name")).to_have_value("tiny")
+        # a starting point sets every field it shows, whichever was chosen before
+        fields = {
+            "tiny": {"Run name": "tiny", "Steps": "50", "Max fragments": "3", "β max": "4.00"},
+            "default": {"Run name": "run", "Steps": "2000", "Max fragments": "9", "β max": "8.00"},
+        }
+        for template in ("tiny", "default", "tiny"):
+            page.locator('[data-testid="stSelectbox"]').filter(has_text="Starting point").click()
+            page.get_by_role("option", name=template, exact=True).click()
+            settle(page)
+            expect(page.get_by_role("textbox", name="Run name")).to_have_value(fields[template]["Run name"])
+            for label, value in fields[template].items():
+                if label != "Run name":
+                    expect(page.get_by_role("spinbutton", name=label)).to_have_value(value)
         steps = page.get_by_role("spinbutton", name="Steps")
         steps.fill("20")
         steps.press("Enter")
@@ -251,3 +260,99 @@ def test_the_campaigns_page_downloads_a_batch_in_a_browser(server, tmp_path):
     assert external(seen, url) == []
     batch = pd.read_csv(path)
     assert batch["id"].tolist() == expected and batch["label"].isna().all()
+
+
+def test_triage_molecules_in_a_browser(server, tmp_path):
+    """Predicted pK with its spread on the cards, sorting by it, the applicability badge and filter, the
+    alerts filter on the properties the run recorded, the detail dialog and a downloaded shortlist."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from molgfn.cli import main as molgfn_main
+    from molgfn.proxy import DEFAULT_PROXY
+    from molgfn.training.runs import RunStore
+
+    url, runs_dir = server
+    gate = '{kind="alerts", multiply=true, transform={kind="step", threshold=0.0, direction="below"}}'
+    proxy = f'{{name="activity", kind="proxy", path="{DEFAULT_PROXY}", transform={{kind="sigmoid", low=5.0, high=9.0}}}}'
+    code = molgfn_main(
+        ["train", "--config", str(ROOT / "configs" / "tiny.toml"), "--runs-dir", str(runs_dir), "--no-progress",
+         "--set", "train.steps=4", "--run-id", "triage", "--set", f"reward.components=[{{kind=\"qed\"}}, {proxy}, {gate}]"]
+    )  # fmt: skip
+    assert code == 0
+    recorded = RunStore.open("triage", runs_dir).read_properties()
+    idle = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+    def settle(page):
+        page.wait_for_function(idle, timeout=60_000)
+        time.sleep(0.5)
+
+    def shown(page) -> tuple[int, int]:
+        text = page.locator('[data-testid="stMetric"]').filter(has_text="Molecules shown").inner_text()
+        first, total = re.search(r"([\d,]+) of ([\d,]+)", text).groups()
+        return int(first.replace(",", "")), int(total.replace(",", ""))
+
+    pk_card = re.compile(r"^pK (\d+\.\d) ± \d+\.\d( · ⚠ outside domain)?$")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
+        seen = watch_requests(page)
+        page.set_default_timeout(60_000)
+        expect.set_options(timeout=60_000)
+        page.goto(f"{url}/Molecules")
+        expect(page.get_by_role("button", name="Details").first).to_be_visible()
+        settle(page)
+        assert shown(page)[1] == len(recorded)
+        cards = page.get_by_text(pk_card).all_inner_texts()
+        assert cards and all(pk_card.match(c) for c in cards)  # predicted pK ± spread on every card
+        expect(page.get_by_text("⚠ outside domain").first).to_be_visible()  # the applicability badge
+
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Sort by").click()
+        page.get_by_role("option", name="proxy_mean", exact=True).click()
+        settle(page)
+        values = [float(pk_card.match(c).group(1)) for c in page.get_by_text(pk_card).all_inner_texts()]
+        assert len(values) > 1 and values == sorted(values, reverse=True)
+
+        outside = sum("outside domain" in c for c in cards)
+        page.locator('[data-testid="stRadio"]').filter(has_text="Applicability domain").get_by_text(
+            "inside", exact=True
+        ).click()
+        settle(page)
+        assert shown(page)[0] <= shown(page)[1] - outside
+        page.locator('[data-testid="stRadio"]').filter(has_text="Applicability domain").get_by_text(
+            "all", exact=True
+        ).click()
+        settle(page)
+
+        # the alerts filter: the upper end of its range to 0 keeps the clean molecules only
+        thumb = page.get_by_role("slider", name="alerts (PAINS, Brenk, NIH) — end")
+        thumb.focus()
+        thumb.press("Home")
+        settle(page)
+        assert shown(page)[0] == int((recorded["alerts"] == 0).sum()) < len(recorded)
+        assert page.get_by_text(re.compile(r"⚠ \d+ alerts?$")).count() == 0
+
+        page.get_by_role("button", name="Details").first.click()
+        dialog = page.get_by_role("dialog")
+        expect(dialog.get_by_text("Nearest training-set molecule")).to_be_visible()
+        expect(dialog.get_by_text("BRICS decomposition")).to_be_visible()  # (its tables draw on a canvas)
+        page.keyboard.press("Escape")
+        settle(page)
+
+        boxes = page.locator('[data-testid="stCheckbox"]').filter(has_text="Shortlist")
+        boxes.nth(0).click()
+        settle(page)
+        boxes.nth(1).click()
+        settle(page)
+        downloads = {}
+        for fmt in ("CSV", "SDF"):
+            with page.expect_download() as download:
+                page.get_by_role("button", name=f"Shortlist {fmt}").click()
+            downloads[fmt] = tmp_path / f"shortlist.{fmt.lower()}"
+            download.value.save_as(downloads[fmt])
+        page.screenshot(path=str(tmp_path / "triage.png"), full_page=True)
+        browser.close()
+    table = pd.read_csv(downloads["CSV"])
+    assert len(table) == 2 and {"id", "smiles", "proxy_mean", "proxy_std", "in_domain"} <= set(table)
+    assert set(table["smiles"]) <= set(recorded.loc[recorded["alerts"] == 0, "smiles"])
+    assert downloads["SDF"].read_text().count("$$$$") == 2
+    assert external(seen, url) == []

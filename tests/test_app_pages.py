@@ -155,8 +155,16 @@ def test_molecules_page_shows_a_grid_table_and_detail(finished_runs, monkeypatch
     assert details
     details[0].click().run()
     assert_clean(at)
-    assert any(s.value == "Molecule" for s in at.subheader)
-    assert any("Fragments" in m.value for m in at.markdown)
+    assert any("Fragments" in m.value for m in at.markdown)  # in the detail dialog
+    detail = next(d.value for d in at.dataframe if "property" in d.value)
+    assert {
+        "QED",
+        "TPSA (Å²)",
+        "HBD",
+        "HBA",
+        "alerts (PAINS, Brenk, NIH)",
+        "structural alerts (PAINS, Brenk, NIH)",
+    } <= set(detail["property"])
     at.segmented_control(key="view_mode").set_value("Table").run()
     assert_clean(at)
     table = at.dataframe[0].value
@@ -523,3 +531,61 @@ def test_molecules_show_predicted_pk_with_its_spread_sortable_with_the_domain_ba
     n_inside = int(at.metric[0].value.split(" of ")[0].replace(",", ""))
     assert n_inside + n_outside == total and n_outside >= outside
     assert {"Predicted pK"} <= {s.label for s in at.sidebar.slider}
+
+
+@pytest.fixture(scope="module")
+def alert_runs(tmp_path_factory) -> Path:
+    """A tiny run whose reward has the alerts gate: the run records every property, alerts included."""
+    runs_dir = tmp_path_factory.mktemp("alerts")
+    components = '[{kind="qed"}, {kind="alerts", multiply=true, transform={kind="step", threshold=0.0, direction="below"}}]'
+    train_tiny(
+        runs_dir, "--set", "train.steps=4", "--run-id", "gated", "--set", f"reward.components={components}"
+    )
+    return runs_dir
+
+
+def test_a_run_records_each_molecules_properties_as_rdkit_computes_them(alert_runs):
+    from rdkit import Chem
+    from rdkit.Chem import QED, FilterCatalog, rdMolDescriptors
+
+    store = RunStore.open("gated", alert_runs)
+    recorded = store.read_properties().set_index("smiles")
+    sampled = set(store.read_molecules()["smiles"])
+    assert set(recorded.index) == sampled and set(recorded.columns) == {
+        "qed", "sa", "mw", "logp", "tpsa", "hbd", "hba", "alerts",
+    }  # fmt: skip
+    params = FilterCatalog.FilterCatalogParams()
+    for which in ("PAINS", "BRENK", "NIH"):
+        params.AddCatalog(getattr(FilterCatalog.FilterCatalogParams.FilterCatalogs, which))
+    catalog = FilterCatalog.FilterCatalog(params)
+    for smiles, row in recorded.iterrows():
+        mol = Chem.MolFromSmiles(smiles)
+        assert row["qed"] == pytest.approx(QED.qed(mol), abs=1e-9)
+        assert row["tpsa"] == pytest.approx(rdMolDescriptors.CalcTPSA(mol), abs=1e-9)
+        assert row["hbd"] == rdMolDescriptors.CalcNumLipinskiHBD(mol)
+        assert row["hba"] == rdMolDescriptors.CalcNumLipinskiHBA(mol)
+        assert row["alerts"] == len(catalog.GetMatches(mol))
+    assert (recorded["alerts"] == 0).any() and (recorded["alerts"] > 0).any()
+
+
+def test_molecules_filter_on_alerts_with_the_recorded_properties(alert_runs, monkeypatch):
+    import molgfn.reward.properties
+
+    def no_computing(*args, **kwargs):
+        raise AssertionError("the page computed properties the run had recorded")
+
+    monkeypatch.setattr(molgfn.reward.properties, "compute_properties", no_computing)
+    recorded = RunStore.open("gated", alert_runs).read_properties()
+    at = app(alert_runs, monkeypatch, "pages/3_Molecules.py")
+    assert_clean(at)
+    assert at.toggle(key="props_all_gated").value  # on by default: nothing to compute
+    total = int(at.metric[0].value.split(" of ")[1].replace(",", ""))
+    assert total == len(recorded)
+    flagged = [c.value for c in at.caption if "⚠" in c.value and "alert" in c.value]
+    assert flagged  # cards of molecules with alerts say so
+    slider = next(s for s in at.sidebar.slider if s.label == "alerts (PAINS, Brenk, NIH)")
+    slider.set_value((0.0, 0.0)).run()
+    assert_clean(at)
+    shown = int(at.metric[0].value.split(" of ")[0].replace(",", ""))
+    assert shown == int((recorded["alerts"] == 0).sum()) < total
+    assert not any("alert" in c.value and "⚠" in c.value for c in at.caption)

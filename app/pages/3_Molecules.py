@@ -18,11 +18,13 @@ from molgfn.dashboard import (
     export_bytes,
     load_vocabulary,
     mol_svg,
+    molecule_alerts,
     molecule_properties,
     molecule_view,
     nearest_reference,
     shortlist_table,
     substructure_mask,
+    unrecorded,
 )
 from molgfn.dashboard import ui as app_ui
 
@@ -72,12 +74,14 @@ def activity(run_path: str, last: int, lo: int, hi: int, unique: bool, proxy_pat
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def all_properties(run_path: str, last: int, lo: int, hi: int, unique: bool) -> pd.DataFrame:
-    return molecule_properties(list(view(run_path, last, lo, hi, unique, None)["smiles"]))
+    """Recorded by the run while it scored (computed here only for molecules of older runs)."""
+    smiles = list(view(run_path, last, lo, hi, unique, None)["smiles"])
+    return molecule_properties(smiles, recorded=app_ui.load_properties(run_path, last))
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
-def page_properties(smiles: tuple[str, ...]) -> pd.DataFrame:
-    return molecule_properties(list(smiles))
+def page_properties(run_path: str, last: int, smiles: tuple[str, ...]) -> pd.DataFrame:
+    return molecule_properties(list(smiles), recorded=app_ui.load_properties(run_path, last))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -141,16 +145,23 @@ with st.sidebar:
         )
     else:
         st.caption(f"Novelty: n/a ({app_ui.plain(proxy_problem)})")
+    recorded = app_ui.load_properties(str(store.path), last)
+    missing = unrecorded(list(table["smiles"]), recorded)
     with_props = st.toggle(
         "Filter and sort by QED, SA, MW, logP, TPSA, HBD, HBA",
-        value=len(table) <= 500,
+        value=missing <= 500,
         key=f"props_all_{run_id}",
-        help=f"computes them for all {len(table):,} molecules once (cached); otherwise only for the page shown",
+        help=(
+            "recorded by the run for every molecule"
+            if not missing
+            else f"computes them once for the {missing:,} molecules the run did not record (cached); "
+            "otherwise only for the page shown"
+        ),
     )
 
 props = None
 if with_props:
-    with st.spinner(f"Computing QED, SA, MW, logP, TPSA, HBD and HBA of {len(table):,} molecules…"):
+    with st.spinner(f"Computing QED, SA, MW, logP, TPSA, HBD and HBA of {missing:,} molecules…"):
         props = all_properties(str(store.path), last, lo, hi, unique)
     table = pd.concat([table, props], axis=1)
     with st.sidebar:
@@ -237,6 +248,73 @@ with st.expander(f"Shortlist ({len(shortlist)})", expanded=bool(shortlist)):
             st.session_state["shortlist"][run_id] = []
             st.rerun()
 
+
+# -------------------------------------------------------------------------------------------- detail
+@st.dialog("Molecule", width="large")
+def show_detail(smiles: str) -> None:
+    """Everything about one molecule, over the page where the user is (no scrolling to find it)."""
+    row = table.loc[table["smiles"] == smiles].iloc[0]
+    left, right = st.columns([2, 3])
+    with left:
+        st.image(mol_svg(smiles, 420, 320, highlight), width="stretch")
+        st.code(smiles, language="text")
+    with right:
+        props_one = page_properties(str(store.path), last, (smiles,)).iloc[0]
+        info = {
+            "reward": row["reward"],
+            **{c.replace("_", " "): row[c] for c in components},
+            **{PROPERTY_LABELS[p]: props_one[p] for p in PROPERTIES},
+            "first sampled at step": row["step"],
+            "times sampled": row.get("samples", 1),
+        }
+        if "novel" in row:
+            info["novel (not in the proxy's training set)"] = bool(row["novel"])
+        counts = {PROPERTY_LABELS[p] for p in ("hbd", "hba", "alerts")} | {
+            "first sampled at step",
+            "times sampled",
+        }
+        info["structural alerts (PAINS, Brenk, NIH)"] = "; ".join(molecule_alerts(smiles)) or "none"
+        if "proxy_mean" in row:
+            info["predicted pK"] = row["proxy_mean"]
+            info["proxy spread (pK)"] = row["proxy_std"]
+            info["inside the applicability domain"] = bool(row["in_domain"])
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "property": list(info),
+                    "value": [
+                        str(int(v))
+                        if k in counts and v == v
+                        else f"{v:.3f}"
+                        if isinstance(v, float)
+                        else str(v)
+                        for k, v in info.items()
+                    ],
+                }
+            ),
+            hide_index=True,
+            height=36 * (len(info) + 1) + 4,  # every row visible, no inner scroll
+        )
+        try:
+            vocab = [f.smiles for f in load_vocabulary(store.config().env.vocab).fragments]
+        except Exception:  # noqa: BLE001 - fragments are informative only
+            vocab = []
+        frags = brics_fragments(smiles, vocab)
+        st.markdown("**Fragments** (BRICS decomposition; the run does not record the build tree)")
+        if frags.empty:
+            st.caption("no BRICS bond: a single fragment")
+        else:
+            st.dataframe(frags, hide_index=True)
+        st.markdown("**Nearest training-set molecule**")
+        if proxy_path is not None and proxy_problem is None:
+            near, sim = nearest_reference(app_ui.reference_set(str(proxy_path)), smiles)
+            if near:
+                st.image(mol_svg(near, 300, 220), width=300)
+                st.caption(f"`{near}` · Tanimoto {sim:.2f}")
+        else:
+            st.caption(proxy_problem or "no proxy")
+
+
 # --------------------------------------------------------------------------------------------- views
 # one view at a time (not tabs): only the chosen one is built and sent to the browser
 view_mode = st.segmented_control("View", ["Grid", "Table"], default="Grid", key="view_mode") or "Grid"
@@ -244,20 +322,26 @@ if view_mode == "Grid":
     pages = max(1, math.ceil(len(shown) / PAGE_SIZE))
     page = st.number_input(f"Page (of {pages})", 1, pages, 1, key="page") if pages > 1 else 1
     chunk = shown.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    chunk_props = page_properties(tuple(chunk["smiles"])) if props is None else chunk[list(PROPERTIES)]
+    chunk_props = (
+        page_properties(str(store.path), last, tuple(chunk["smiles"]))
+        if props is None
+        else chunk[list(PROPERTIES)]
+    )
     for start in range(0, len(chunk), COLUMNS):
         cols = st.columns(COLUMNS)
         for j, (_, row) in enumerate(chunk.iloc[start : start + COLUMNS].iterrows()):
             with cols[j], st.container(border=True):
                 st.image(mol_svg(row["smiles"], 320, 230, highlight), width="stretch")
                 qed = chunk_props["qed"].iloc[start + j]
-                st.caption(f"reward **{row['reward']:.3f}** · QED {qed:.2f} · step {row['step']}")
+                alerts = chunk_props["alerts"].iloc[start + j] if "alerts" in chunk_props else math.nan
+                flag = f" · ⚠ {alerts:.0f} alert{'s' if alerts > 1 else ''}" if alerts > 0 else ""
+                st.caption(f"reward **{row['reward']:.3f}** · QED {qed:.2f} · step {row['step']}{flag}")
                 if "proxy_mean" in row and pd.notna(row["proxy_mean"]):
                     badge = "" if row["in_domain"] else " · ⚠ outside domain"
                     st.caption(f"pK **{row['proxy_mean']:.1f}** ± {row['proxy_std']:.1f}{badge}")
                 b1, b2 = st.columns(2)
                 if b1.button("Details", key=f"detail_{start + j}_{row['smiles']}"):
-                    st.session_state["molecule"] = row["smiles"]
+                    show_detail(row["smiles"])  # opened in the run of the click only
                 b2.checkbox(
                     "Shortlist",
                     value=row["smiles"] in shortlist,
@@ -283,59 +367,7 @@ else:
         column_config={"reward": st.column_config.NumberColumn(format="%.3f")},
     )
     selected = getattr(getattr(event, "selection", None), "rows", None) if event is not None else None
-    if selected:
-        st.session_state["molecule"] = display.iloc[selected[0]]["smiles"]
-
-# -------------------------------------------------------------------------------------------- detail
-smiles = st.session_state.get("molecule")
-if smiles and smiles in set(table["smiles"]):
-    row = table.loc[table["smiles"] == smiles].iloc[0]
-    st.divider()
-    st.subheader("Molecule")
-    left, right = st.columns([2, 3])
-    with left:
-        st.image(mol_svg(smiles, 420, 320, highlight), width="stretch")
-        st.code(smiles, language="text")
-    with right:
-        props_one = page_properties((smiles,)).iloc[0]
-        info = {
-            "reward": row["reward"],
-            **{c.replace("_", " "): row[c] for c in components},
-            **{PROPERTY_LABELS[p]: props_one[p] for p in PROPERTIES},
-            "first sampled at step": row["step"],
-            "times sampled": row.get("samples", 1),
-        }
-        if "novel" in row:
-            info["novel (not in the proxy's training set)"] = bool(row["novel"])
-        if "proxy_mean" in row:
-            info["predicted pK"] = row["proxy_mean"]
-            info["proxy spread (pK)"] = row["proxy_std"]
-            info["inside the applicability domain"] = bool(row["in_domain"])
-        st.dataframe(
-            pd.DataFrame(
-                {
-                    "property": list(info),
-                    "value": [f"{v:.3f}" if isinstance(v, float) else str(v) for v in info.values()],
-                }
-            ),
-            hide_index=True,
-            height=36 * (len(info) + 1) + 4,  # every row visible, no inner scroll
-        )
-        try:
-            vocab = [f.smiles for f in load_vocabulary(store.config().env.vocab).fragments]
-        except Exception:  # noqa: BLE001 - fragments are informative only
-            vocab = []
-        frags = brics_fragments(smiles, vocab)
-        st.markdown("**Fragments** (BRICS decomposition; the run does not record the build tree)")
-        if frags.empty:
-            st.caption("no BRICS bond: a single fragment")
-        else:
-            st.dataframe(frags, hide_index=True)
-        st.markdown("**Nearest training-set molecule**")
-        if proxy_path is not None and proxy_problem is None:
-            near, sim = nearest_reference(app_ui.reference_set(str(proxy_path)), smiles)
-            if near:
-                st.image(mol_svg(near, 300, 220), width=300)
-                st.caption(f"`{near}` · Tanimoto {sim:.2f}")
-        else:
-            st.caption(proxy_problem or "no proxy")
+    picked = display.iloc[selected[0]]["smiles"] if selected else None
+    if picked is not None and st.session_state.get("table_opened") != picked:  # a new selection: open it
+        show_detail(picked)
+    st.session_state["table_opened"] = picked

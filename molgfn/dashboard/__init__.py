@@ -58,6 +58,8 @@ _EXPORTS = {
         "PROPERTY_LABELS",
         "canonical",
         "molecule_properties",
+        "molecule_alerts",
+        "unrecorded",
         "activity_columns",
         "nearest_reference",
         "molecule_view",

@@ -18,8 +18,9 @@ from rdkit.Chem import rdFingerprintGenerator
 from molgfn.candidates.reference import ReferenceSet
 from molgfn.chem.metrics import fingerprint_matrix, internal_diversities
 from molgfn.chem.molecules import MolBatch
+from molgfn.reward.properties import RUN_PROPERTIES
 
-PROPERTIES = ("qed", "sa", "mw", "logp", "tpsa", "hbd", "hba")
+PROPERTIES = RUN_PROPERTIES  # the properties a run records per molecule
 PROPERTY_LABELS = {
     "qed": "QED",
     "sa": "SA score",
@@ -28,6 +29,7 @@ PROPERTY_LABELS = {
     "tpsa": "TPSA (Å²)",
     "hbd": "HBD",
     "hba": "HBA",
+    "alerts": "alerts (PAINS, Brenk, NIH)",
     "reward": "reward",
 }
 _MODE_FP = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
@@ -38,19 +40,61 @@ def canonical(smiles: Sequence[str]) -> list[str | None]:
     return [Chem.MolToSmiles(m) if m is not None else None for m in batch.mols]
 
 
-def molecule_properties(smiles: Sequence[str], names: Sequence[str] = PROPERTIES) -> pd.DataFrame:
+def molecule_properties(
+    smiles: Sequence[str], names: Sequence[str] = PROPERTIES, recorded: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """QED, SA score, molecular weight, Crippen logP, TPSA, H-bond donors and acceptors (the export's
-    definitions, :mod:`molgfn.candidates.properties`) of each molecule, computed once per distinct SMILES;
-    NaN for an invalid one. Index: position in ``smiles``."""
-    from molgfn.candidates.properties import compute_properties
+    definitions, :mod:`molgfn.reward.properties`) of each molecule, once per distinct SMILES; NaN for an
+    invalid one. ``recorded``: values a run recorded (:meth:`RunStore.read_properties`), taken as they are;
+    only the other molecules are computed. Index: position in ``smiles``."""
+    from molgfn.reward.properties import compute_properties
 
     smiles = list(smiles)
     distinct = list(dict.fromkeys(smiles))
-    batch = MolBatch.parse(distinct)
-    values = compute_properties(batch, list(names))
+    values, known = _recorded_values(distinct, names, recorded)
+    todo = np.nonzero(~known.all(axis=1))[0]  # molecules with a property not recorded
+    if len(todo):
+        wanted = [n for n, k in zip(names, known[todo].all(axis=0)) if not k]
+        computed = compute_properties(MolBatch.parse([distinct[i] for i in todo]), wanted)
+        for name in wanted:
+            values[name][todo] = computed[name]
     position = {s: i for i, s in enumerate(distinct)}
     index = np.fromiter((position[s] for s in smiles), dtype=np.int64, count=len(smiles))
     return pd.DataFrame({name: v[index] if len(index) else v[:0] for name, v in values.items()})
+
+
+def _recorded_values(
+    distinct: list[str], names: Sequence[str], recorded: pd.DataFrame | None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Recorded values of ``names`` for ``distinct`` SMILES (NaN where missing) and a (molecules, names)
+    mask of those recorded. A molecule recorded without a value (invalid: all NaN) counts as recorded."""
+    values = {name: np.full(len(distinct), np.nan) for name in names}
+    known = np.zeros((len(distinct), len(names)), dtype=bool)
+    if recorded is None or not len(recorded):
+        return values, known
+    rows = recorded.drop_duplicates("smiles").set_index("smiles").reindex(distinct)
+    present = rows.index.isin(recorded["smiles"])
+    for j, name in enumerate(names):
+        if name in rows:
+            values[name] = rows[name].to_numpy(dtype=float)
+            known[:, j] = present
+    return values, known
+
+
+def unrecorded(
+    smiles: Sequence[str], recorded: pd.DataFrame | None, names: Sequence[str] = PROPERTIES
+) -> int:
+    """How many distinct molecules of ``smiles`` lack a recorded value of one of ``names``."""
+    distinct = list(dict.fromkeys(smiles))
+    return int((~_recorded_values(distinct, names, recorded)[1].all(axis=1)).sum())
+
+
+def molecule_alerts(smiles: str) -> list[str]:
+    """The structural alerts one molecule matches, as 'catalogue: description' (PAINS, Brenk, NIH)."""
+    from molgfn.chem.molecules import alert_descriptions
+
+    mol = Chem.MolFromSmiles(smiles)
+    return alert_descriptions(mol) if mol is not None else []
 
 
 def activity_columns(smiles: Sequence[str], proxy: Any, reference: ReferenceSet | None) -> pd.DataFrame:

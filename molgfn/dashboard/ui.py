@@ -126,6 +126,13 @@ def load_molecules(
     return frame.rename(columns={c: f"{c}_desirability" for c in frame.columns if c not in fixed})
 
 
+@st.cache_data(show_spinner=False, max_entries=8)
+def load_properties(run_path: str, last_step: int) -> pd.DataFrame:
+    """The properties the run recorded per molecule (QED, SA, MW, logP, TPSA, HBD, HBA), cached per run
+    and last step; none for a run made before they were recorded."""
+    return RunStore(Path(run_path)).read_properties()
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def load_steps(run_path: str, last_step: int) -> pd.DataFrame:
     return RunStore(Path(run_path)).read_steps()
