@@ -128,7 +128,7 @@ def load_molecules(
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def load_properties(run_path: str, last_step: int) -> pd.DataFrame:
-    """The properties the run recorded per molecule (QED, SA, MW, logP, TPSA, HBD, HBA), cached per run
+    """The properties the run recorded per molecule (QED, SA, MW, logP, TPSA, HBD, HBA, alerts), cached per run
     and last step; none for a run made before they were recorded."""
     return RunStore(Path(run_path)).read_properties()
 

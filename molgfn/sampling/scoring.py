@@ -17,7 +17,7 @@ from molgfn.chem.vocab import Vocabulary
 
 # score function: SMILES -> (score in [0, 1], transformed components per name)
 ScoreFn = Callable[[list[str]], tuple[np.ndarray, dict[str, np.ndarray]]]
-# components of this prefix are molecule properties (QED, SA, MW, logP, TPSA, HBD, HBA), not reward terms:
+# components of this prefix are molecule properties (QED, SA, MW, logP, TPSA, HBD, HBA, alerts), not reward terms:
 # a run records them once per molecule so that the dashboard need not compute them again
 PROPERTY_PREFIX = "property:"
 

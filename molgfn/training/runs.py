@@ -18,7 +18,7 @@ SQLite schema (one row per training step; one row per sampled terminal molecule)
 plots any metric against ``trajectories`` (cumulative trajectories sampled) or ``wall`` (cumulative
 training seconds) with ``SELECT trajectories, loss FROM steps``. ``molecules.components`` is a JSON object
 ``{component name: transformed value}``; :meth:`RunStore.read_molecules` expands it into columns.
-``properties`` holds each distinct molecule's properties once (QED, SA, MW, logP, TPSA, HBD, HBA, as a
+``properties`` holds each distinct molecule's properties once (QED, SA, MW, logP, TPSA, HBD, HBA, alerts; a
 JSON object), computed while scoring, so that the dashboard filters on them without computing them again
 (:meth:`RunStore.read_properties`; runs made before it have none).
 A step's metrics and molecules are written in one transaction, so a killed writer never leaves half a
