@@ -172,3 +172,37 @@ def test_column_filters_work_while_sampling(run_dir, tmp_path):
     assert main(["sample", str(run_dir), "--n", "8", "--filters", "reward>=0.3", "--out", str(out)]) == 0
     table = pd.read_csv(out)
     assert len(table) == 8 and (table["reward"] >= 0.3).all()
+
+
+def test_scoring_for_the_table_is_shared_with_the_workers_and_matches_the_reward(run_dir):
+    """Generator.score splits the molecules between this process and the workers: the same result as the
+    reward in one call, in order, with progress after each piece up to 1."""
+    import numpy as np
+
+    from molgfn.candidates.generate import SCORE_PIECE
+
+    gen = load_generator(run_dir)
+    try:
+        assert gen.pool is not None  # the tiny config has a worker process
+        table, _ = gen.generate(3 * SCORE_PIECE + 5, seed=1)
+        smiles = list(table["smiles"])
+        fractions: list[float] = []
+        shared = gen.score(smiles, progress=fractions.append)
+        alone = gen.reward.score(smiles)
+        assert shared.smiles == smiles
+        np.testing.assert_array_equal(shared.score, alone.score)
+        np.testing.assert_array_equal(shared.valid, alone.valid)
+        for name in alone.raw:
+            np.testing.assert_array_equal(shared.raw[name], alone.raw[name])
+            np.testing.assert_array_equal(shared.transformed[name], alone.transformed[name])
+        assert len(fractions) == 4 and fractions == sorted(fractions) and fractions[-1] == 1.0
+        np.testing.assert_array_equal(table["reward"].to_numpy(), alone.score)  # the table's own scoring
+        # a filter that needs the reward: the kept molecules keep the reward they were filtered on
+        seen: list[float] = []
+        kept, _ = gen.generate(20, filters="reward>=0.2", seed=2, scoring=seen.append)
+        assert len(kept) == 20 and not seen  # scored while filtering, not again
+        again = gen.reward.score(list(kept["smiles"]))
+        np.testing.assert_array_equal(kept["reward"].to_numpy(), again.score)
+        assert (kept["reward"] >= 0.2).all()
+    finally:
+        gen.close()

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 import netns
+import numpy as np
+import pandas as pd
 import pytest
 
 from molgfn.training.runs import RunStore
@@ -141,13 +143,34 @@ def test_same_seed_same_molecules_and_scores_on_either_backend(tmp_path):
         train_args(local, "run.workers=1", steps=4), cwd=REPO, capture_output=True, text=True
     )
     assert first.returncode == 0, first.stderr[-3000:]
+    # molgfn sample scores its table on the Ray actors, with a scoring bar
+    sample = [*MOLGFN, "sample", str(only_run(local).path), "--n", "40", "--seed", "0"]
+    on_local = subprocess.run(
+        [*sample, "--out", str(tmp_path / "local.csv")], cwd=REPO, capture_output=True, text=True
+    )
+    assert on_local.returncode == 0, on_local.stderr[-3000:]
     with netns.loopback() as ns:
         second = ns.run(train_args(ray_runs, "run.backend=ray", "run.ray_actors=2", steps=4), cwd=REPO)
         assert second.returncode == 0, second.stderr[-3000:]
+        on_ray = ns.run([*sample, "--backend", "ray", "--out", str(tmp_path / "ray.csv")], cwd=REPO)
+        assert on_ray.returncode == 0, on_ray.stderr[-3000:]
     a, b = only_run(local).read_molecules(), only_run(ray_runs).read_molecules()
     assert len(a) == 4 * 16
     assert a["smiles"].tolist() == b["smiles"].tolist()
     assert a["reward"].tolist() == b["reward"].tolist()  # bit for bit
+    assert "scoring: 100%" in on_ray.stderr and "scoring: 100%" in on_local.stderr
+    # the Ray backend rolls out in this process (the local one shares it with its worker): other molecules,
+    # scored as the local reward scores them
+    from molgfn.candidates.generate import load_generator
+
+    on_actors = pd.read_csv(tmp_path / "ray.csv")
+    assert len(on_actors) == 40
+    gen = load_generator(only_run(local).path)
+    try:
+        here = gen.reward.score(on_actors["smiles"].tolist()).score
+    finally:
+        gen.close()
+    assert on_actors["reward"].tolist() == np.round(here, 4).tolist()
 
 
 def test_the_cluster_gone_checkpoints_stops_and_resumes_on_the_local_backend(tmp_path, oracle):

@@ -82,6 +82,7 @@ if st.button("Generate", type="primary", disabled=bool(problems), key="generate"
             unique=unique,
             filters=filters.strip() or None,
             progress=lambda f: bar.progress(min(1.0, float(f)), text=f"sampling… {100 * float(f):.0f}%"),
+            scoring=lambda f: bar.progress(min(1.0, float(f)), text=f"scoring… {100 * float(f):.0f}%"),
         )
         st.session_state["generated"] = (source, table, report)
     except MolgfnError as exc:

@@ -90,6 +90,25 @@ def _progress_bar(total: int, desc: str):
     return bar, update
 
 
+class _Bars:
+    """A sampling bar, then a scoring bar (opened when scoring starts) for :meth:`Generator.generate`."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bars = [_progress_bar(total, "sampling")]
+        self.sampling = self.bars[0][1]
+
+    def scoring(self, fraction: float) -> None:
+        if len(self.bars) == 1:
+            self.bars[0][0].close()
+            self.bars.append(_progress_bar(self.total, "scoring"))
+        self.bars[-1][1](fraction)
+
+    def close(self) -> None:
+        for bar, _ in self.bars:
+            bar.close()
+
+
 def _sample(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.suffix.lower() not in FORMATS:
@@ -116,17 +135,18 @@ def _sample(args: argparse.Namespace) -> int:
             f"molgfn: warning: beta {args.beta:g} is outside the training range [{lo:g}, {hi:g}]",
             file=sys.stderr,
         )
-    bar, update = _progress_bar(args.n, "sampling")
+    bars = _Bars(args.n)
     table, report = generator.generate(
         args.n,
         beta=args.beta,
         unique=args.unique,
         filters=args.filters or None,
-        progress=update,
+        progress=bars.sampling,
         max_samples=args.max_samples,
         seed=args.seed,
+        scoring=bars.scoring,
     )
-    bar.close()
+    bars.close()
     generator.close()
     if report.produced == 0:
         detail = ", ".join(f"{k}: {v}" for k, v in report.filtered.items()) or "none"
@@ -201,9 +221,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     generator = load_generator(args.model, args.runs_dir)
     beta = generator.cfg.train.beta_max if args.beta is None else args.beta
-    bar, update = _progress_bar(args.n, "sampling")
-    table, report = generator.generate(args.n, beta=beta, progress=update, seed=args.seed)
-    bar.close()
+    bars = _Bars(args.n)
+    table, report = generator.generate(
+        args.n, beta=beta, progress=bars.sampling, seed=args.seed, scoring=bars.scoring
+    )
+    bars.close()
     proxy = generator.proxy
     metrics = set_metrics(
         list(table["smiles"]),

@@ -27,6 +27,9 @@ from molgfn.sampling.model import SamplingModel
 from molgfn.sampling.pool import ScorePool, generate_chunk
 from molgfn.sampling.scoring import ConfigReward, Scored
 
+# molecules per piece when the generated molecules are scored for their table (:meth:`Generator.score`)
+SCORE_PIECE = 64
+
 
 @dataclass
 class GenerationReport:
@@ -169,6 +172,43 @@ class Generator:
             for future in futures:
                 future.cancel()
 
+    def score(self, smiles: Sequence[str], progress: Callable[[float], None] | None = None):
+        """The reward of ``smiles`` with every raw value (the export's columns), as one
+        :class:`~molgfn.reward.reward.RewardResult`: on the Ray actors, or in pieces shared between this
+        process and the worker processes (this one takes the pieces no worker has started, from the end).
+        ``progress(fraction)`` is called as pieces finish."""
+        from molgfn.reward.reward import RewardResult
+
+        smiles = list(smiles)
+        if self.remote is not None:
+            start = self.remote.pool.done
+            if progress is not None:
+                self.remote.pool.on_progress = lambda done, _: progress((done - start) / max(1, len(smiles)))
+            try:
+                return self.remote.score(smiles)
+            finally:
+                self.remote.pool.on_progress = None
+        pieces = [smiles[i : i + SCORE_PIECE] for i in range(0, len(smiles), SCORE_PIECE)] or [[]]
+        futures = [self.pool.score(p) for p in pieces[1:]] if self.pool is not None else []
+        parts: list = [None] * len(pieces)
+        done = 0
+
+        def finished(k: int, result) -> None:
+            nonlocal done
+            parts[k] = result
+            done += len(pieces[k])
+            if progress is not None:
+                progress(done / max(1, len(smiles)))
+
+        finished(0, self.reward.score(pieces[0]))
+        for k in range(len(pieces) - 1, 0, -1):
+            if self.pool is None or futures[k - 1].cancel():
+                finished(k, self.reward.score(pieces[k]))
+        for k in range(1, len(pieces)):
+            if parts[k] is None:
+                finished(k, futures[k - 1].result())
+        return RewardResult.join(parts)
+
     @property
     def proxy(self):
         """The proxy model of the reward's first proxy component, if any."""
@@ -202,13 +242,18 @@ class Generator:
         batch_size: int = 256,
         max_samples: int | None = None,
         seed: int | None = None,
+        scoring: Callable[[float], None] | None = None,
     ) -> tuple[pd.DataFrame, GenerationReport]:
         """``n`` molecules at inverse temperature ``beta`` (default: the top of the training range).
 
         With ``unique`` (or filters) sampling continues until ``n`` unique molecules pass, up to
-        ``max_samples`` trajectories (default max(20·n, 10,000)); the report says when the cap was hit."""
+        ``max_samples`` trajectories (default max(20·n, 10,000)); the report says when the cap was hit.
+        ``progress(fraction)`` follows the molecules kept, then ``scoring(fraction)`` the scoring of the
+        result for its table (:meth:`score`).
+        """
         from molgfn.candidates.export import molecule_table
         from molgfn.candidates.filters import COLUMN_PROPERTIES, apply_filters, parse_filters
+        from molgfn.reward.reward import RewardResult
 
         if n < 1:
             raise MolgfnError(f"--n: must be at least 1 (got {n})")
@@ -224,6 +269,7 @@ class Generator:
         rng = np.random.default_rng(self.cfg.run.seed if seed is None else seed)
         kept_smiles: list[str] = []
         kept_fragments: list[str] = []
+        kept_scores: list = []  # their reward, when the filters needed it (not scored again)
         seen: set[str] = set()
         report = GenerationReport(requested=n, produced=0, sampled=0, duplicates=0)
         vocab = self.model.vocab
@@ -242,12 +288,14 @@ class Generator:
                 seen.add(smi)
                 candidates.append(smi)
                 fragments.append(" + ".join(vocab[f].smiles for f in tree.frags))
+            scored = None  # the candidates' reward, when a filter needs it: kept for the table
             if rules and candidates:
                 columns = None
                 if needs_columns:  # reward, proxy or reference columns: the candidates' table first
+                    scored = self.score(candidates)
                     columns = molecule_table(
                         candidates,
-                        reward_result=(self.remote or self.reward).score(candidates),
+                        reward_result=scored,
                         proxy=self.proxy,
                         reference_smiles=reference,
                         reward=self.reward,
@@ -257,9 +305,13 @@ class Generator:
                     report.filtered[name] = report.filtered.get(name, 0) + int(count)
                 candidates = [c for c, m in zip(candidates, mask) if m]
                 fragments = [f for f, m in zip(fragments, mask) if m]
+                if scored is not None:
+                    scored = scored.take(np.nonzero(mask)[0])
             room = n - len(kept_smiles)
             kept_smiles += candidates[:room]
             kept_fragments += fragments[:room]
+            if scored is not None:
+                kept_scores.append(scored.take(np.arange(min(room, len(candidates)))))
             if progress is not None:
                 progress(min(1.0, len(kept_smiles) / n))
         batches.close()
@@ -268,7 +320,7 @@ class Generator:
         if not kept_smiles:
             table = pd.DataFrame({"smiles": []})
             return table, report
-        result = (self.remote or self.reward).score(kept_smiles)
+        result = RewardResult.join(kept_scores) if needs_columns else self.score(kept_smiles, scoring)
         table = molecule_table(
             kept_smiles,
             reward_result=result,

@@ -83,6 +83,17 @@ class RewardResult:
             np.concatenate([p.valid for p in parts]),
         )
 
+    def take(self, indices: Sequence[int] | np.ndarray) -> RewardResult:
+        """The results of the molecules at ``indices``, in that order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return RewardResult(
+            [self.smiles[i] for i in idx],
+            self.score[idx],
+            {k: v[idx] for k, v in self.raw.items()},
+            {k: v[idx] for k, v in self.transformed.items()},
+            self.valid[idx],
+        )
+
     def to_frame(self) -> pd.DataFrame:
         """One row per SMILES: smiles, valid, score, then ``<name>_raw`` and ``<name>`` per component."""
         import pandas as pd  # lazily: the sampler's hot path does not need it

@@ -59,6 +59,10 @@ def _worker_task(trees: list[Tree], score: bool) -> Scored:
     return score_trees(trees, _WORKER["vocab"], _WORKER["score_fn"] if score else None)
 
 
+def _worker_score(smiles: list[str]) -> Any:
+    return _WORKER["score_fn"].reward.score(smiles)
+
+
 def _worker_generate(beta: float, n: int, seed: int, score: bool) -> tuple[list[Tree], Scored]:
     if "sampler" not in _WORKER:
         policy = _WORKER["policy"]
@@ -115,6 +119,11 @@ class ScorePool:
         if self.policy is None:
             raise ValueError("this pool was built without a policy to generate with")
         return self._pool().submit(_worker_generate, beta, n, seed, score)
+
+    def score(self, smiles: list[str]) -> Future:
+        """The :class:`~molgfn.reward.reward.RewardResult` of ``smiles`` (every raw value, for the export),
+        computed in a worker by the pool's score function's reward (a :class:`ConfigReward`)."""
+        return self._pool().submit(_worker_score, smiles)
 
     def gather(self, pending: list[tuple[list[Tree], bool, Future]], local: ScoreFn | None) -> list[Scored]:
         """The results of ``pending`` pieces, in order; pieces still queued are computed here with ``local``."""
