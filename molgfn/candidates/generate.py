@@ -181,13 +181,14 @@ class Generator:
 
         smiles = list(smiles)
         if self.remote is not None:
-            start = self.remote.pool.done
+            pool, start = self.remote.pool, self.remote.pool.done
+            hook = pool.on_progress
             if progress is not None:
-                self.remote.pool.on_progress = lambda done, _: progress((done - start) / max(1, len(smiles)))
+                pool.on_progress = lambda done, _: progress((done - start) / max(1, len(smiles)))
             try:
                 return self.remote.score(smiles)
             finally:
-                self.remote.pool.on_progress = None
+                pool.on_progress = hook
         pieces = [smiles[i : i + SCORE_PIECE] for i in range(0, len(smiles), SCORE_PIECE)] or [[]]
         futures = [self.pool.score(p) for p in pieces[1:]] if self.pool is not None else []
         parts: list = [None] * len(pieces)
